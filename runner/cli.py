@@ -1,0 +1,171 @@
+"""The command line: parse arguments, call the core, map errors to exit codes.
+
+The core never prints or exits; everything a user reads is written here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from runner import __version__
+from runner.errors import FluxBatchError, ManifestError, UsageError
+from runner.manifest import load
+from runner.plan import Plan, make_plan
+from runner.settings import RunSettings
+from runner.store import read_success_ids
+from runner.template import render
+
+EXIT_OK, EXIT_USAGE = 0, 2
+# Before any image has been made in a run dir, plan assumes this much time per image.
+ASSUMED_SECONDS_PER_IMAGE = 30.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ManifestError as exc:
+        _report_problems(exc)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"flux-batch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FluxBatchError as exc:
+        print(f"flux-batch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flux-batch",
+        description="Run batches of Flux Dev image generations through the 1min.ai API.",
+    )
+    parser.add_argument("--version", action="version", version=f"flux-batch {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    validate = verbs.add_parser("validate", help="check manifests and report every problem at once")
+    validate.add_argument("manifests", nargs="+", metavar="MANIFEST")
+    validate.set_defaults(handler=_validate)
+
+    plan = verbs.add_parser("plan", help="show the jobs a manifest makes, without calling the API")
+    plan.add_argument("manifest", metavar="MANIFEST")
+    plan.add_argument("--out", metavar="DIR", help="run dir to compare with (default: output/<name>)")
+    plan.add_argument("--json", action="store_true", help="print one job per line as JSON")
+    plan.set_defaults(handler=_plan)
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.manifests:
+        try:
+            plan = make_plan(load(path))
+        except ManifestError as exc:
+            _report_problems(exc)
+            failed += 1
+            continue
+        print(f"{path}: ok, {_count(plan.total, 'job')} from {_count(len(plan.prompts), 'prompt')}")
+    return EXIT_USAGE if failed else EXIT_OK
+
+
+def _plan(args: argparse.Namespace) -> int:
+    plan = make_plan(load(args.manifest))
+    if args.json:
+        return _print_jobs(plan, sys.stdout)
+    settings = RunSettings.resolve(plan.manifest.run, {"out": args.out})
+    run_dir = Path(settings.out or Path("output") / plan.manifest.name)
+    done = read_success_ids(run_dir)
+    held = sum(1 for job_id in plan.job_ids() if job_id in done) if done else 0
+    print(_describe_plan(plan, settings, run_dir, held))
+    return EXIT_OK
+
+
+def _print_jobs(plan: Plan, out: TextIO) -> int:
+    try:
+        for job in plan.jobs():
+            out.write(json.dumps(job.as_dict(), ensure_ascii=False) + "\n")
+        out.flush()
+    except BrokenPipeError:
+        # The reader went away (`plan --json | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    return EXIT_OK
+
+
+def _describe_plan(plan: Plan, settings: RunSettings, run_dir: Path, held: int) -> str:
+    manifest = plan.manifest
+    rows: list[tuple[str, str]] = []
+    for prompt in plan.prompts:
+        vars_text = "; ".join(f"{name}: {_values(values)}" for name, values in prompt.spec.vars)
+        rows.append((f"  {prompt.spec.id}", f"{_count(plan.count(prompt), 'job')}   {vars_text}".rstrip()))
+    if manifest.sweep:
+        rows.append(("sweep", ""))
+        rows += [(f"  {name}", _values(values)) for name, values in manifest.sweep]
+    if manifest.zip:
+        rows.append(("zip (paired)", ""))
+        rows += [(f"  {name}", _values(values)) for name, values in manifest.zip]
+    source = "seeds" if manifest.seeds else f"seeds (from seed_base {manifest.seed_base})"
+    rows.append((source, _values(plan.seeds)))
+    rows.append(("total", _count(plan.total, "job")))
+    pending = plan.total - held
+    rows.append(("run dir", f"{run_dir}: {held} done, {pending} to run"))
+    rows.append(("estimate", _estimate(pending, settings)))
+    width = max(len(label) for label, _ in rows) + 2
+    lines = [f"plan for {manifest.name} ({manifest.path})", "prompts"]
+    lines += [f"{label:<{width}}{value}".rstrip() for label, value in rows]
+    return "\n".join(lines)
+
+
+def _estimate(pending: int, settings: RunSettings) -> str:
+    if pending == 0:
+        return "nothing to run"
+    seconds = math.ceil(pending / settings.concurrency) * ASSUMED_SECONDS_PER_IMAGE
+    limit = ""
+    if settings.requests_per_minute:
+        paced = pending / settings.requests_per_minute * 60
+        if paced > seconds:
+            seconds, limit = paced, f", paced at {render(settings.requests_per_minute)} requests a minute"
+    return (
+        f"about {_duration(seconds)} at concurrency {settings.concurrency}{limit}, "
+        f"assuming ~{ASSUMED_SECONDS_PER_IMAGE:.0f} s an image"
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _values(values: Sequence[Any], shown: int = 8) -> str:
+    texts = [render(v) for v in values]
+    if len(texts) > shown:
+        return f"{', '.join(texts[: shown - 1])}, ... {texts[-1]} ({len(texts)} values)"
+    return ", ".join(texts)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _report_problems(exc: ManifestError) -> None:
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)
+    files = sorted({p.file for p in exc.problems})
+    print(
+        f"{_count(len(exc.problems), 'problem')} in {', '.join(files)}; nothing was sent to the API",
+        file=sys.stderr,
+    )
+    if exc.stage == "fields":
+        print("(checks of the whole grid, such as duplicate requests, run once these are fixed)", file=sys.stderr)

@@ -1,0 +1,232 @@
+"""Expand a checked manifest into jobs: pure, streaming, with ids stable under key reordering.
+
+Jobs = for each prompt: product(vars) x product(sweep) x len(zip) x len(seeds). They are
+generated one at a time; what is held in memory is the grid's axes and each prompt's filled
+texts, never the jobs, so a million-job manifest plans in constant memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner import schemas
+from runner.errors import ManifestError, Problem
+from runner.manifest import Manifest, PromptSpec, explain
+from runner.template import Scalar, render
+
+MODEL = "black-forest-labs/flux-dev"
+FEATURE_TYPE = "IMAGE_GENERATOR"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One paid request: the promptObject to send and the axis values that produced it."""
+
+    job_id: str
+    prompt_id: str
+    axes: dict[str, Any]
+    request: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "prompt_id": self.prompt_id, "axes": self.axes, "request": self.request}
+
+
+def job_id(prompt_object: Mapping[str, Any]) -> str:
+    """A stable id of the request: a hash of the model and the promptObject, keys sorted."""
+    canonical = json.dumps(
+        {"model": MODEL, "promptObject": prompt_object}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def derive_seed(seed_base: int, index: int) -> int:
+    """The seed of repeat `index`: the same for every prompt and grid point, so arms compare fairly.
+
+    A hash rather than seed_base + index keeps the default seeds away from 0, which some
+    relays read as "random".
+    """
+    digest = hashlib.sha256(f"flux-batch/seed/{seed_base}/{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+@dataclass(frozen=True, slots=True)
+class PromptPlan:
+    spec: PromptSpec
+    base: Mapping[str, Any]  # defaults overlaid by the prompt's own fields
+    texts: tuple[tuple[dict[str, Scalar], str], ...]  # (var values, filled prompt text)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    manifest: Manifest
+    prompts: tuple[PromptPlan, ...]
+    seeds: tuple[int, ...]
+
+    @property
+    def grid_size(self) -> int:
+        size = 1
+        for _, values in self.manifest.sweep:
+            size *= len(values)
+        return size * (len(self.manifest.zip[0][1]) if self.manifest.zip else 1)
+
+    def count(self, prompt: PromptPlan) -> int:
+        return len(prompt.texts) * self.grid_size * len(self.seeds)
+
+    @property
+    def total(self) -> int:
+        return sum(self.count(p) for p in self.prompts)
+
+    def jobs(self) -> Iterator[Job]:
+        request_head = {"type": FEATURE_TYPE, "model": MODEL}
+        for prompt, var_values, point, seed, prompt_object in self._expand():
+            axes = {**var_values, **point, "seed": seed}
+            yield Job(job_id(prompt_object), prompt.spec.id, axes, {**request_head, "promptObject": prompt_object})
+
+    def job_ids(self) -> Iterator[str]:
+        for *_, prompt_object in self._expand():
+            yield job_id(prompt_object)
+
+    def _expand(self) -> Iterator[tuple[PromptPlan, dict[str, Scalar], dict[str, Any], int, dict[str, Any]]]:
+        for prompt in self.prompts:
+            for var_values, text in prompt.texts:
+                for point in self._grid():
+                    fixed = {"prompt": text, **prompt.base, **point}
+                    for seed in self.seeds:
+                        yield prompt, var_values, point, seed, {**fixed, "seed": seed}
+
+    def _grid(self) -> Iterator[dict[str, Any]]:
+        sweep_names = [name for name, _ in self.manifest.sweep]
+        zip_names = [name for name, _ in self.manifest.zip]
+        zip_rows = list(zip(*(values for _, values in self.manifest.zip), strict=True)) or [()]
+        for point in itertools.product(*(values for _, values in self.manifest.sweep)):
+            swept = dict(zip(sweep_names, point, strict=True))
+            for row in zip_rows:
+                yield {**swept, **dict(zip(zip_names, row, strict=True))}
+
+
+def make_plan(manifest: Manifest) -> Plan:
+    """Expand `manifest`, checking what only the whole grid shows; raise ManifestError if bad."""
+    problems: list[Problem] = []
+    seeds = manifest.seeds or tuple(derive_seed(manifest.seed_base, i) for i in range(manifest.repeats))
+    prompts = []
+    for spec in manifest.prompts:
+        texts, text_problems = _texts(manifest, spec)
+        problems += text_problems
+        prompts.append(PromptPlan(spec, {**manifest.defaults, **spec.fields}, texts))
+    if not problems:
+        problems += _duplicate_arms(manifest, prompts)
+        problems += _final_objects(manifest, prompts, seeds[0])
+    if problems:
+        raise ManifestError(problems, stage="grid")
+    return Plan(manifest, tuple(prompts), seeds)
+
+
+def _texts(manifest: Manifest, spec: PromptSpec) -> tuple[tuple[tuple[dict[str, Scalar], str], ...], list[Problem]]:
+    names = [name for name, _ in spec.vars]
+    texts: list[tuple[dict[str, Scalar], str]] = []
+    problems: list[Problem] = []
+    first_with: dict[str, dict[str, Scalar]] = {}
+    prompt_rule = schemas.validator("prompt-object", "/$defs/fields/properties/prompt")
+    for combo in itertools.product(*(values for _, values in spec.vars)):
+        var_values = dict(zip(names, combo, strict=True))
+        text = spec.template.fill(var_values)
+        where = ("prompts", spec.index, "prompt")
+        if text in first_with:
+            problems.append(
+                manifest.problem(
+                    where,
+                    f"vars {_describe(var_values)} and {_describe(first_with[text])} both give the prompt "
+                    f"{text!r}: the same request would be paid for twice",
+                )
+            )
+            continue
+        first_with[text] = var_values
+        for error in prompt_rule.iter_errors(text):
+            for _, message in explain(error, ()):
+                problems.append(manifest.problem(where, f"with {_describe(var_values)}: {message}"))
+        texts.append((var_values, text))
+    return tuple(texts), problems
+
+
+def _duplicate_arms(manifest: Manifest, prompts: list[PromptPlan]) -> Iterator[Problem]:
+    """Two prompts that share a text and every field the grid does not set ask the same thing."""
+    swept = {name for name, _ in (*manifest.sweep, *manifest.zip)}
+    by_base: dict[str, dict[str, tuple[PromptPlan, dict[str, Scalar]]]] = {}
+    for prompt in prompts:
+        unswept = {k: v for k, v in prompt.base.items() if k not in swept}
+        owners = by_base.setdefault(json.dumps(unswept, sort_keys=True), {})
+        clashes: dict[str, tuple[PromptPlan, dict[str, Scalar]]] = {}
+        for var_values, text in prompt.texts:
+            owner = owners.setdefault(text, (prompt, var_values))
+            if owner[0] is not prompt:
+                clashes.setdefault(owner[0].spec.id, (owner[0], var_values))
+        for other, var_values in clashes.values():
+            detail = f" with {_describe(var_values)}" if var_values else ""
+            yield manifest.problem(
+                ("prompts", prompt.spec.index),
+                f"makes the same requests as prompts[{other.spec.index}] ({other.spec.id!r}, line "
+                f"{other.spec.line}){detail}: the same request would be paid for twice",
+            )
+
+
+def _conditional_fields() -> frozenset[str]:
+    """Fields read by the promptObject schema's rules that span fields (if/then/else and the like)."""
+    schema = schemas.load("prompt-object")
+    found: set[str] = set()
+    stack = [schema.get(key) for key in ("if", "then", "else", "dependentRequired", "dependentSchemas")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found.update(node.get("properties", {}))
+            found.update(node.get("required", []))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return frozenset(found)
+
+
+def _final_objects(manifest: Manifest, prompts: list[PromptPlan], seed: int) -> Iterator[Problem]:
+    """Check each prompt's final promptObjects against the provider's table.
+
+    Every value was checked where the manifest states it, so what can still fail is a rule
+    spanning fields. Those read only the conditional fields, so one object per distinct
+    value of those fields stands for the whole grid.
+    """
+    conditional = _conditional_fields()
+    first_point = {name: values[0] for name, values in (*manifest.sweep, *manifest.zip)}
+    varying = [(name, values) for name, values in manifest.sweep if name in conditional]
+    zip_names = [name for name, _ in manifest.zip if name in conditional]
+    zip_rows = list(dict.fromkeys(zip(*(v for n, v in manifest.zip if n in conditional), strict=True))) or [()]
+    variants = [
+        dict(zip([n for n, _ in varying], point, strict=True)) | dict(zip(zip_names, row, strict=True))
+        for point in itertools.product(*(values for _, values in varying))
+        for row in zip_rows
+    ]
+    validator = schemas.validator("prompt-object")
+    for prompt in prompts:
+        reported: set[str] = set()
+        for variant in variants:
+            prompt_object = {"prompt": prompt.texts[0][1], **prompt.base, **first_point, **variant, "seed": seed}
+            for error in validator.iter_errors(prompt_object):
+                for path, message in explain(error, tuple(error.absolute_path)):
+                    text = f"{'.'.join(map(str, path)) + ': ' if path else ''}{message}"
+                    if variant:
+                        text = f"with {_describe(variant)}: {text}"
+                    if text not in reported:
+                        reported.add(text)
+                        yield manifest.problem(("prompts", prompt.spec.index), f"its promptObject {text}")
+
+
+def _describe(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name}={_shown(value)}" for name, value in values.items())
+
+
+def _shown(value: Any) -> str:
+    # Quote texts whose edges would otherwise be invisible in a message.
+    text = render(value)
+    return repr(text) if isinstance(value, str) and (not text or text != text.strip()) else text

@@ -1,0 +1,43 @@
+"""Run settings: the manifest's `run:` block overlaid by command-line flags, checked once.
+
+Both sources are checked by the manifest schema's `$defs/run`, so a flag and a manifest key
+obey the same rules, stated once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from runner import schemas
+from runner.errors import UsageError
+from runner.manifest import explain
+
+DEFAULT_BASE_URL = "https://api.1min.ai"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    out: str | None = None
+    concurrency: int = 4
+    requests_per_minute: float | None = None
+    max_attempts: int = 6
+    request_timeout: float = 300.0
+    max_jobs: int | None = None
+    deadline: str | None = None
+    base_url: str | None = None
+
+    @classmethod
+    def resolve(cls, manifest_run: Mapping[str, Any], flags: Mapping[str, Any]) -> RunSettings:
+        """Manifest values, then flags that were given (not None) on top; UsageError if invalid."""
+        given = {name: value for name, value in flags.items() if value is not None}
+        problems = [
+            f"--{'.'.join(map(str, path)).replace('_', '-')}: {message}"
+            for error in schemas.validator("manifest", "/$defs/run").iter_errors(given)
+            for path, message in explain(error, tuple(error.absolute_path))
+        ]
+        if problems:
+            raise UsageError("\n".join(problems))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in {**manifest_run, **given}.items() if k in known})
