@@ -1,9 +1,9 @@
 """The one error hierarchy of flux-batch; the CLI maps each branch to an exit code.
 
-    FluxBatchError                 anything flux-batch reports without a traceback
-    ├── UsageError                 a bad flag or file argument                  (exit 2)
-    └── ManifestError              one or more problems in a manifest           (exit 2)
-                                   carries every Problem found, not only the first
+FluxBatchError                 anything flux-batch reports without a traceback
+├── UsageError                 a bad flag or file argument                  (exit 2)
+└── ManifestError              one or more problems in a manifest           (exit 2)
+                               carries every Problem found, not only the first
 """
 
 from __future__ import annotations

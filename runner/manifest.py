@@ -136,36 +136,42 @@ def _normalize(data: dict[str, Any]) -> None:
 def explain(error: ValidationError, path: Path) -> Iterator[tuple[Path, str]]:
     """Turn a jsonschema error at `path` into (path, message) pairs a user can act on."""
     schema = error.schema if isinstance(error.schema, dict) else {}
-    kind = error.validator
+    kind, instance, expected = error.validator, _known(error.instance), _known(error.validator_value)
     if kind == "additionalProperties":
         known = sorted(schema.get("properties", {}))
         x_keys_allowed = "^x-" in schema.get("patternProperties", {})
         hint = " (keys starting with x- are ignored)" if x_keys_allowed else ""
-        for key in error.instance:
+        for key in instance:
             if key not in known and not (x_keys_allowed and str(key).startswith("x-")):
                 yield (*path, key), f"unknown field{_did_you_mean(str(key), known)}{hint}"
     elif "errorMessage" in schema:
-        yield path, str(schema["errorMessage"]).replace("{value}", _show(error.instance))
+        yield path, str(schema["errorMessage"]).replace("{value}", _show(instance))
     elif kind == "required":
-        for name in error.validator_value:
-            if name not in error.instance:
+        for name in expected:
+            if name not in instance:
                 yield path, f"missing required field {name!r}"
     elif kind == "type":
-        expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in expected)
-        yield path, f"expected {wanted}, got {_show(error.instance)}"
+        wanted = " or ".join(
+            str(_TYPE_NAMES.get(t, t)) for t in (expected if isinstance(expected, list) else [expected])
+        )
+        yield path, f"expected {wanted}, got {_show(instance)}"
     elif kind == "enum":
-        yield path, f"{_show(error.instance)} is not one of {', '.join(map(str, error.validator_value))}"
+        yield path, f"{_show(instance)} is not one of {', '.join(map(str, expected))}"
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        yield path, f"{_show(error.instance)} is out of range: {_range(schema)}"
+        yield path, f"{_show(instance)} is out of range: {_range(schema)}"
     elif kind == "multipleOf":
-        yield path, f"{_show(error.instance)} is not a multiple of {error.validator_value}"
+        yield path, f"{_show(instance)} is not a multiple of {expected}"
     elif kind == "minItems":
-        yield path, f"must list at least {error.validator_value} value(s)"
+        yield path, f"must list at least {expected} value(s)"
     elif kind == "minLength":
         yield path, "must not be empty"
     else:
         yield path, error.message
+
+
+def _known(value: object) -> Any:
+    """jsonschema types some error attributes as possibly unset; on a reported error they are set."""
+    return value
 
 
 class _Checker:
@@ -347,9 +353,10 @@ def _identity(value: Any) -> Any:
 def _did_you_mean(name: str, known: Iterable[str]) -> str:
     known = list(known)
     # A short form ('steps', 'quality') is a part of the field the user meant.
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6) or [
-        k for k in known if len(name) >= 4 and name.lower() in k
-    ][:1]
+    close = (
+        difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        or [k for k in known if len(name) >= 4 and name.lower() in k][:1]
+    )
     if close:
         return f" (did you mean {close[0]!r}?)"
     return f"; expected one of: {', '.join(sorted(known))}"

@@ -160,18 +160,22 @@ def _duplicate_arms(manifest: Manifest, prompts: list[PromptPlan]) -> Iterator[P
     for prompt in prompts:
         unswept = {k: v for k, v in prompt.base.items() if k not in swept}
         owners = by_base.setdefault(json.dumps(unswept, sort_keys=True), {})
-        clashes: dict[str, tuple[PromptPlan, dict[str, Scalar]]] = {}
+        clashes: dict[str, tuple[PromptPlan, dict[str, Scalar], dict[str, Scalar]]] = {}
         for var_values, text in prompt.texts:
-            owner = owners.setdefault(text, (prompt, var_values))
-            if owner[0] is not prompt:
-                clashes.setdefault(owner[0].spec.id, (owner[0], var_values))
-        for other, var_values in clashes.values():
-            detail = f" with {_describe(var_values)}" if var_values else ""
+            owner, owner_values = owners.setdefault(text, (prompt, var_values))
+            if owner is not prompt:
+                clashes.setdefault(owner.spec.id, (owner, owner_values, var_values))
+        for other, other_values, var_values in clashes.values():
             yield manifest.problem(
                 ("prompts", prompt.spec.index),
-                f"makes the same requests as prompts[{other.spec.index}] ({other.spec.id!r}, line "
-                f"{other.spec.line}){detail}: the same request would be paid for twice",
+                f"{_with(var_values)}makes the same requests as prompts[{other.spec.index}] "
+                f"({other.spec.id!r}, line {other.spec.line}){_with(other_values, before=' ')}: "
+                "the same request would be paid for twice",
             )
+
+
+def _with(values: Mapping[str, Any], before: str = "") -> str:
+    return f"{before}with {_describe(values)}" + ("" if before else " ") if values else ""
 
 
 def _conditional_fields() -> frozenset[str]:

@@ -34,7 +34,7 @@ def load(name: str) -> dict[str, Any]:
 
 
 @cache
-def _registry() -> Registry:  # type: ignore[type-arg]
+def _registry() -> Registry:
     resources = [
         (schema["$id"], Resource.from_contents(schema))
         for schema in (load(path.name.removesuffix(".schema.json")) for path in schema_dir().glob("*.schema.json"))

@@ -34,9 +34,7 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
-)
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+)$"),
@@ -108,6 +106,7 @@ def _describe_yaml_error(exc: yaml.MarkedYAMLError) -> YamlError:
     if isinstance(exc, yaml.constructor.ConstructorError) and tag:
         shown = tag.group(1).replace("tag:yaml.org,2002:", "!!")
         return YamlError(line, f"the YAML tag {shown} is not allowed: a manifest holds plain data only")
+    problem = problem.removeprefix("but ")
     if exc.context and exc.context not in problem:
         problem = f"{problem} ({exc.context})"
     return YamlError(line, f"YAML syntax error: {problem}")

@@ -1,0 +1,125 @@
+"""The command line through its real entry points: exit codes, output, and messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from runner.plan import job_id
+from tests.conftest import REPO, write
+
+EXAMPLES = sorted((REPO / "manifests").glob("*.yaml"))
+SPEC_EXAMPLE = REPO / "tests" / "fixtures" / "spec-example.yaml"
+
+
+def test_every_shipped_example_manifest_is_valid(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("validate", *map(str, EXAMPLES))
+    assert result.code == 0, result.err
+    assert result.err == ""
+    assert result.out.count(": ok, ") == len(EXAMPLES) >= 3
+    assert f"{REPO / 'manifests' / 'example.yaml'}: ok, 8 jobs from 2 prompts" in result.out
+
+
+def test_validate_reports_every_file_and_fails_if_any_is_bad(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = write(
+        tmp_path / "bad.yaml", "version: 1\nname: b\nprompts:\n  - {id: a, prompt: c, params: {guidance: -1}}\n"
+    )
+    result = cli("validate", str(REPO / "manifests" / "example.yaml"), str(bad))
+    assert result.code == 2
+    assert "example.yaml: ok, 8 jobs" in result.out
+    assert f"{bad}:4: prompts[0].params.guidance: -1 is out of range: must be from 0 to 50" in result.err
+
+
+def test_plan_summarises_prompts_axes_and_estimate(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("plan", str(SPEC_EXAMPLE))
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == f"plan for city-sweep ({SPEC_EXAMPLE})"
+    assert any(line.split()[:3] == ["city", "16", "jobs"] for line in lines)
+    assert any(line.split()[:3] == ["city-b", "16", "jobs"] for line in lines)
+    assert any(line.split() == ["num_inference_steps", "20,", "28"] for line in lines)
+    assert any(line.split() == ["output_quality", "70,", "90"] for line in lines)
+    assert any(line.split() == ["total", "32", "jobs"] for line in lines)
+    assert "output/city-sweep: 0 done, 32 to run" in result.out
+    assert "about 2 min at concurrency 8" in result.out
+
+
+def test_plan_json_prints_one_job_per_line_as_a_records_line_has_them(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("plan", "--json", str(SPEC_EXAMPLE))
+    assert result.code == 0
+    jobs = [json.loads(line) for line in result.out.splitlines()]
+    assert len(jobs) == 32
+    for job in jobs:
+        assert set(job) == {"job_id", "prompt_id", "axes", "request"}
+        assert job["job_id"] == job_id(job["request"]["promptObject"])
+        assert job["request"]["promptObject"]["seed"] == job["axes"]["seed"]
+
+
+def test_plan_counts_what_a_run_dir_already_holds(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    jobs = [json.loads(line) for line in cli("plan", "--json", str(SPEC_EXAMPLE)).out.splitlines()]
+    run_dir = tmp_path / "runs" / "city"
+    lines = [json.dumps({"job_id": j["job_id"], "status": "success"}) for j in jobs[:5]]
+    lines.append(json.dumps({"job_id": jobs[5]["job_id"], "status": "failed"}))
+    lines.append(json.dumps({"job_id": "not-in-this-plan", "status": "success"}))
+    lines.append('{"job_id": "' + jobs[6]["job_id"] + '", "status": "succ')  # torn by a crash
+    write(run_dir / "records.jsonl", "\n".join(lines))
+    result = cli("plan", str(SPEC_EXAMPLE), "--out", str(run_dir))
+    assert f"{run_dir}: 5 done, 27 to run" in result.out
+
+
+def test_plan_of_a_bad_manifest_exits_2_with_the_problems(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = write(tmp_path / "m.yaml", "version: 1\nname: b\nprompts:\n  - {id: a, prompt: '{x}'}\n")
+    result = cli("plan", "--json", str(bad))
+    assert result.code == 2
+    assert result.out == ""
+    assert f"{bad}:4: prompts[0].prompt: placeholder {{x}} has no var" in result.err
+
+
+def test_a_missing_manifest_file_is_a_clear_error(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("validate", "nowhere.yaml")
+    assert result.code == 2
+    assert "nowhere.yaml: cannot read the manifest: No such file or directory" in result.err
+
+
+def test_unknown_verb_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("frobnicate")
+    assert result.code == 2
+    assert "invalid choice" in result.err
+
+
+def test_console_script_and_module_entry_points(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "flux-batch"
+    for command in ([str(script)], [sys.executable, "-m", "runner"]):
+        ok = subprocess.run([*command, "validate", str(SPEC_EXAMPLE)], capture_output=True, text=True, cwd=tmp_path)
+        assert ok.returncode == 0, ok.stderr
+        assert "ok, 32 jobs from 2 prompts" in ok.stdout
+        bad = subprocess.run(
+            [*command, "validate", str(REPO / "tests" / "bad_manifests" / "python-tag.yaml")],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert bad.returncode == 2
+        assert "is not allowed: a manifest holds plain data only" in bad.stderr
+        assert "Traceback" not in bad.stderr
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_plan_json_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    big = write(
+        tmp_path / "big.yaml",
+        "version: 1\nname: big\nprompts:\n  - {id: a, prompt: c}\nsweep:\n"
+        f"  guidance: {list(range(50))}\n  num_inference_steps: {list(range(1, 51))}\nrepeats: 20\n",
+    )
+    pipeline = subprocess.run(
+        f"'{sys.executable}' -m runner plan --json '{big}' | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert len(pipeline.stdout.splitlines()) == 1
+    assert "Traceback" not in pipeline.stderr
+    assert "BrokenPipe" not in pipeline.stderr

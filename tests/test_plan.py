@@ -1,0 +1,232 @@
+"""Expansion: counts, precedence, seeds, stable ids, and streaming, with property tests."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from runner.errors import ManifestError
+from runner.manifest import load, loads
+from runner.plan import derive_seed, job_id, make_plan
+from tests.conftest import REPO
+
+SPEC_EXAMPLE = REPO / "tests" / "fixtures" / "spec-example.yaml"
+
+
+def test_the_spec_example_plans_to_exactly_32_jobs() -> None:
+    plan = make_plan(load(SPEC_EXAMPLE))
+    jobs = list(plan.jobs())
+    assert plan.total == len(jobs) == 32
+    assert len({job.job_id for job in jobs}) == 32
+    assert [plan.count(p) for p in plan.prompts] == [16, 16]
+    first = jobs[0]
+    assert first.axes == {
+        "vehicle": "flying cars",
+        "num_inference_steps": 20,
+        "guidance": 2.5,
+        "output_quality": 70,
+        "seed": 11,
+    }
+    assert first.request == {
+        "type": "IMAGE_GENERATOR",
+        "model": "black-forest-labs/flux-dev",
+        "promptObject": {
+            "prompt": "A futuristic cityscape at sunset with flying cars",
+            "aspect_ratio": "16:9",
+            "megapixels": "1",
+            "guidance": 2.5,
+            "num_inference_steps": 20,
+            "output_quality": 70,
+            "seed": 11,
+        },
+    }
+    zipped = {(j.axes["guidance"], j.axes["output_quality"]) for j in jobs}
+    assert zipped == {(2.5, 70), (5, 90)}
+
+
+def test_precedence_defaults_then_params_then_sweep() -> None:
+    plan = make_plan(
+        loads(
+            "version: 1\nname: t\ndefaults: {guidance: 1, output_quality: 10, go_fast: true}\n"
+            "prompts:\n  - {id: a, prompt: c, params: {guidance: 2, output_quality: 20}}\n"
+            "sweep: {output_quality: [30]}\n"
+        )
+    )
+    (job,) = plan.jobs()
+    assert job.request["promptObject"] | {"seed": 0} == {
+        "prompt": "c",
+        "guidance": 2,
+        "output_quality": 30,
+        "go_fast": True,
+        "seed": 0,
+    }
+
+
+def test_every_job_carries_an_explicit_seed_shared_by_all_arms() -> None:
+    plan = make_plan(
+        loads(
+            "version: 1\nname: t\nprompts:\n  - {id: a, prompt: one}\n  - {id: b, prompt: two}\n"
+            "sweep: {guidance: [2, 3]}\nrepeats: 3\nseed_base: 9\n"
+        )
+    )
+    expected = [derive_seed(9, i) for i in range(3)]
+    assert len(set(expected)) == 3
+    seeds_by_arm: dict[str, list[int]] = {}
+    for job in plan.jobs():
+        assert job.request["promptObject"]["seed"] == job.axes["seed"]
+        seeds_by_arm.setdefault(f"{job.prompt_id}/{job.axes['guidance']}", []).append(job.axes["seed"])
+    assert all(seeds == expected for seeds in seeds_by_arm.values())
+
+
+def test_seed_base_changes_the_derived_seeds() -> None:
+    assert [derive_seed(0, i) for i in range(4)] != [derive_seed(1, i) for i in range(4)]
+    assert derive_seed(0, 0) == derive_seed(0, 0)
+
+
+def test_job_id_ignores_key_order_and_tracks_every_value() -> None:
+    a = {"prompt": "x", "guidance": 3, "seed": 1}
+    assert job_id(a) == job_id(dict(reversed(list(a.items()))))
+    assert job_id(a) != job_id(a | {"seed": 2})
+
+
+def test_jobs_stream_without_holding_the_plan(tmp_path: Path) -> None:
+    # 8 prompts x 25 x 25 x 40 seeds = 200,000 jobs.
+    plan = make_plan(
+        loads(
+            "version: 1\nname: big\nprompts:\n"
+            + "".join(f"  - {{id: p{i}, prompt: 'subject {i}'}}\n" for i in range(8))
+            + f"sweep:\n  guidance: {list(range(25))}\n  num_inference_steps: {list(range(1, 26))}\n"
+            + f"seeds: {list(range(40))}\n"
+        )
+    )
+    tracemalloc.start()
+    count = sum(1 for _ in plan.jobs())
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == plan.total == 200_000
+    assert peak < 2_000_000, f"expanding held {peak} bytes at once"
+
+
+# -- property tests --------------------------------------------------------------------------
+
+FIELD_VALUES: dict[str, list[Any]] = {
+    "guidance": [0, 1.5, 2.5, 3.5, 7, 50],
+    "num_inference_steps": [1, 4, 20, 28, 50],
+    "output_quality": [0, 60, 80, 100],
+    "prompt_strength": [0, 0.25, 0.8, 1],
+    "megapixels": ["0.25", "1", "2"],
+    "aspect_ratio": ["1:1", "16:9", "9:16", "3:2"],
+    "go_fast": [True, False],
+}
+WORDS = ["fox", "owl", "red", "blue", "tiny", "vast", "x", "xy"]
+
+
+@st.composite
+def manifests(draw: st.DrawFn, distinct: bool = True) -> dict[str, Any]:
+    """A manifest as data. With distinct=False, lists may repeat values and arms may coincide."""
+    fields = list(FIELD_VALUES)
+    axis_fields = draw(st.lists(st.sampled_from(fields), unique=True, max_size=4))
+    split = draw(st.integers(0, len(axis_fields)))
+
+    def pick(values: list[Any]) -> st.SearchStrategy[list[Any]]:
+        return st.lists(st.sampled_from(values), min_size=1, max_size=3, unique=distinct)
+
+    sweep = {f: draw(pick(FIELD_VALUES[f])) for f in axis_fields[:split]}
+    zip_fields = axis_fields[split:]
+    zip_len = draw(st.integers(1, 3))
+    zipped = {f: [draw(st.sampled_from(FIELD_VALUES[f])) for _ in range(zip_len)] for f in zip_fields}
+    prompts = []
+    for index in range(draw(st.integers(1, 3))):
+        names = draw(st.lists(st.sampled_from(["a", "b", "c"]), unique=True, max_size=2))
+        text = draw(st.sampled_from(["", "photo of ", "a "])) + " ".join(f"{{{n}}}" for n in names)
+        prompt: dict[str, Any] = {"id": f"p{index}", "prompt": text or "still life"}
+        if names:
+            prompt["vars"] = {n: draw(pick(WORDS)) for n in names}
+        prompts.append(prompt)
+    manifest: dict[str, Any] = {"version": 1, "name": "prop", "prompts": prompts}
+    if sweep:
+        manifest["sweep"] = sweep
+    if zipped:
+        manifest["zip"] = zipped
+    if draw(st.booleans()):
+        manifest["seeds"] = draw(st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=3, unique=distinct))
+    else:
+        manifest["repeats"] = draw(st.integers(1, 3))
+    return manifest
+
+
+def expected_count(data: dict[str, Any]) -> int:
+    grid = math.prod(len(v) for v in data.get("sweep", {}).values())
+    grid *= len(next(iter(data["zip"].values()))) if data.get("zip") else 1
+    seeds = len(data["seeds"]) if "seeds" in data else data["repeats"]
+    return sum(math.prod(len(v) for v in p.get("vars", {}).values()) * grid * seeds for p in data["prompts"])
+
+
+def shuffled(data: Any, rng: random.Random) -> Any:
+    """The same manifest with the keys of every mapping in another order."""
+    if isinstance(data, dict):
+        items = list(data.items())
+        rng.shuffle(items)
+        return {k: shuffled(v, rng) for k, v in items}
+    if isinstance(data, list):
+        return [shuffled(v, rng) for v in data]
+    return data
+
+
+def plan_of(data: dict[str, Any]):  # type: ignore[no-untyped-def]
+    return make_plan(loads(yaml.safe_dump(data, sort_keys=False)))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=manifests(), order=st.randoms(use_true_random=False))
+def test_expansion_properties(data: dict[str, Any], order: random.Random) -> None:
+    try:
+        plan = plan_of(data)
+    except ManifestError as exc:
+        # Distinct values can still meet: two arms with the same text, or zip rows repeating.
+        assert all("paid for twice" in p.message for p in exc.problems), exc
+        return
+    jobs = list(plan.jobs())
+    assert len(jobs) == plan.total == expected_count(data)
+    ids = [job.job_id for job in jobs]
+    assert len(set(ids)) == len(ids)
+    assert ids == list(plan.job_ids())
+    assert sorted(ids) == sorted(job.job_id for job in plan_of(shuffled(data, order)).jobs())
+    seeds_per_prompt: dict[str, list[int]] = {p.spec.id: [] for p in plan.prompts}
+    for job in jobs:
+        seeds_per_prompt[job.prompt_id].append(job.axes["seed"])
+    assert len({tuple(sorted(set(s))) for s in seeds_per_prompt.values()}) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=manifests(distinct=False))
+def test_an_accepted_plan_never_pays_twice(data: dict[str, Any]) -> None:
+    """Whatever the duplicate check lets through has pairwise distinct requests."""
+    try:
+        plan = plan_of(data)
+    except ManifestError:
+        return
+    requests = [json.dumps(job.request, sort_keys=True) for job in plan.jobs()]
+    assert len(set(requests)) == len(requests)
+
+
+def test_duplicate_check_refuses_a_duplicate_the_brute_force_finds() -> None:
+    data = {
+        "version": 1,
+        "name": "t",
+        "prompts": [{"id": "a", "prompt": "{a}{b}", "vars": {"a": ["x", "xy"], "b": ["yz", "z"]}}],
+    }
+    texts = ["".join(p) for p in itertools.product(["x", "xy"], ["yz", "z"])]
+    assert len(set(texts)) < len(texts)
+    with pytest.raises(ManifestError, match="paid for twice"):
+        plan_of(data)
