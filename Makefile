@@ -15,9 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# With ONEMIN_API_KEY set this talks to the real API (and costs credits); without, to the
+# built-in emulator.
 run: install
-	$(BIN)/flux-batch validate manifests/*.yaml
-	$(BIN)/flux-batch plan manifests/example.yaml
+	@if [ -n "$$ONEMIN_API_KEY" ]; then \
+	  echo "ONEMIN_API_KEY is set: running manifests/example.yaml against the real API"; \
+	  $(BIN)/flux-batch run manifests/example.yaml; \
+	else \
+	  echo "ONEMIN_API_KEY is not set: running manifests/example.yaml against the built-in emulator"; \
+	  $(BIN)/flux-batch run manifests/example.yaml --emulator; \
+	fi
 
 test: install
 	$(BIN)/pytest -q

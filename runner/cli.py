@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from runner import __version__
-from runner.errors import FluxBatchError, ManifestError, UsageError
+from runner.cli_emulator import add_knob_flags, knobs_from, serve_emulator
+from runner.cli_run import run_command, status_command
+from runner.errors import FluxBatchError, ManifestError, RunLocked, UsageError
 from runner.manifest import load
 from runner.plan import Plan, make_plan
 from runner.settings import RunSettings
 from runner.store import read_success_ids
 from runner.template import render
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 # Before any image has been made in a run dir, plan assumes this much time per image.
 ASSUMED_SECONDS_PER_IMAGE = 30.0
 
@@ -35,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ManifestError as exc:
         _report_problems(exc)
         return EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, RunLocked) as exc:
         print(f"flux-batch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except FluxBatchError as exc:
@@ -62,6 +64,30 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", metavar="DIR", help="run dir to compare with (default: output/<name>)")
     plan.add_argument("--json", action="store_true", help="print one job per line as JSON")
     plan.set_defaults(handler=_plan)
+
+    run = verbs.add_parser("run", help="run, or resume, a manifest into its run directory")
+    run.add_argument("manifest", metavar="MANIFEST")
+    run.add_argument("--out", metavar="DIR", help="run directory (default: output/<name>)")
+    run.add_argument("--concurrency", type=int, metavar="N", help="generation requests in flight at once")
+    run.add_argument("--requests-per-minute", type=float, metavar="R", help="pace requests to at most R a minute")
+    run.add_argument("--max-attempts", type=int, metavar="N", help="tries per job before it fails")
+    run.add_argument("--request-timeout", type=float, metavar="SECONDS", help="give up on one request after this long")
+    run.add_argument("--max-jobs", type=int, metavar="N", help="submit at most N new jobs in this invocation")
+    run.add_argument("--deadline", metavar="DURATION|TIME", help="stop dispatching after e.g. 8h, or at e.g. 06:30")
+    run.add_argument("--base-url", metavar="URL", help="API address (default: $ONEMIN_BASE_URL, else the real API)")
+    run.add_argument("--emulator", action="store_true", help="start the built-in emulator of the API and use it")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    run.set_defaults(handler=_run)
+
+    status = verbs.add_parser("status", help="done, failed and pending counts of a run directory")
+    status.add_argument("run_dir", metavar="RUN_DIR")
+    status.add_argument("--json", action="store_true", help="print the counts as JSON")
+    status.set_defaults(handler=_status)
+
+    emulator = verbs.add_parser("emulator", help="serve the built-in emulator of the API on loopback")
+    emulator.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080; 0 picks a free one)")
+    add_knob_flags(emulator)
+    emulator.set_defaults(handler=_emulator)
     return parser
 
 
@@ -88,6 +114,18 @@ def _plan(args: argparse.Namespace) -> int:
     held = sum(1 for job_id in plan.job_ids() if job_id in done) if done else 0
     print(_describe_plan(plan, settings, run_dir, held))
     return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    return run_command(args)
+
+
+def _status(args: argparse.Namespace) -> int:
+    return status_command(Path(args.run_dir), as_json=args.json)
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    return serve_emulator(knobs_from(args), args.port)
 
 
 def _print_jobs(plan: Plan, out: TextIO) -> int:

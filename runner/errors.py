@@ -20,6 +20,42 @@ class UsageError(FluxBatchError):
     """A command-line argument or a file named on the command line cannot be used."""
 
 
+class RunLocked(FluxBatchError):
+    """The run directory is being written by another live flux-batch process."""
+
+
+ERROR_KINDS = ("http", "timeout", "network", "invalid_response", "auth", "credits", "download", "validation")
+
+
+class ApiError(FluxBatchError):
+    """One exchange with the API that did not produce an image."""
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        assert kind in ERROR_KINDS, kind
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    @property
+    def stops_run(self) -> bool:
+        """A bad key or an empty account fails every job alike: stop, and resume later."""
+        return self.kind in ("auth", "credits")
+
+    def as_record(self) -> dict[str, object]:
+        return {"kind": self.kind, "status": self.status, "message": self.message, "retryable": self.retryable}
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Problem:
     """One thing wrong with a manifest, located as precisely as the YAML allows."""

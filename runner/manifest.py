@@ -151,9 +151,7 @@ def explain(error: ValidationError, path: Path) -> Iterator[tuple[Path, str]]:
             if name not in instance:
                 yield path, f"missing required field {name!r}"
     elif kind == "type":
-        wanted = " or ".join(
-            str(_TYPE_NAMES.get(t, t)) for t in (expected if isinstance(expected, list) else [expected])
-        )
+        wanted = " or ".join(str(_TYPE_NAMES.get(t, t)) for t in (expected if isinstance(expected, list) else [expected]))
         yield path, f"expected {wanted}, got {_show(instance)}"
     elif kind == "enum":
         yield path, f"{_show(instance)} is not one of {', '.join(map(str, expected))}"
@@ -318,8 +316,7 @@ class _Checker:
         for i, j in _repeats(values):
             self.add(
                 (*path, j),
-                f"{_show(values[j])} is listed twice ({format_path((*path, i))} too): "
-                "the same request would be paid for twice",
+                f"{_show(values[j])} is listed twice ({format_path((*path, i))} too): the same request would be paid for twice",
             )
 
 
@@ -354,8 +351,7 @@ def _did_you_mean(name: str, known: Iterable[str]) -> str:
     known = list(known)
     # A short form ('steps', 'quality') is a part of the field the user meant.
     close = (
-        difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        or [k for k in known if len(name) >= 4 and name.lower() in k][:1]
+        difflib.get_close_matches(name, known, n=1, cutoff=0.6) or [k for k in known if len(name) >= 4 and name.lower() in k][:1]
     )
     if close:
         return f" (did you mean {close[0]!r}?)"

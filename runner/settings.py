@@ -6,8 +6,10 @@ obey the same rules, stated once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
 from typing import Any
 
 from runner import schemas
@@ -41,3 +43,17 @@ class RunSettings:
             raise UsageError("\n".join(problems))
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in {**manifest_run, **given}.items() if k in known})
+
+
+_DURATION_PART = re.compile(r"([0-9]+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def deadline_at(text: str, now: datetime) -> datetime:
+    """When a `--deadline` ends: a duration from `now` ("8h", "1h30m"), or the next HH:MM."""
+    if ":" in text:
+        hours, minutes = (int(part) for part in text.split(":"))
+        moment = now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+        return moment if moment > now else moment + timedelta(days=1)
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    return now + timedelta(seconds=seconds)

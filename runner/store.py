@@ -1,31 +1,288 @@
-"""The run directory: where a run's records and images live (SPEC.md section 5)."""
+"""The run directory (SPEC.md section 5): the only place flux-batch writes a run's results.
+
+    RUN_DIR/.lock                 held (flock) by the live invocation; the kernel drops it on death
+    RUN_DIR/manifest.yaml         the manifest as last run; manifest.history.yaml keeps every one
+    RUN_DIR/records.jsonl         one line per job outcome, appended by one writer, fsynced
+    RUN_DIR/images/<prompt>/<job_id>[-N].<ext>   written to a temp name, fsynced, renamed
+    RUN_DIR/summary.json          the last invocation's counts and timings
+
+Durability order for a success: image fsynced and renamed, its directory fsynced, then the
+records line written and fsynced. Only then does the job count as done, so a crash at any
+point leaves either a complete success or a job that runs again.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from runner.errors import RunLocked
 
 RECORDS = "records.jsonl"
+SUMMARY = "summary.json"
+MANIFEST = "manifest.yaml"
+HISTORY = "manifest.history.yaml"
+LOCK = ".lock"
+_TEMP_MARK = ".partial-"
+# Lines this writer makes start like this; matching it avoids parsing 100,000 aiRecords to resume.
+_SUCCESS_PREFIX = re.compile(rb'^\{"job_id": "([0-9a-f]{16})", "prompt_id": "[A-Za-z0-9._-]{1,64}", "status": "success"')
 
 
-def read_success_ids(run_dir: Path) -> set[str]:
-    """Ids of the jobs that have a success line in `run_dir`; empty for a new run dir.
+@dataclass
+class RecordIndex:
+    """What records.jsonl says: done jobs, and paid images still to fetch."""
 
-    A torn last line (a crash mid-write) or a foreign line is not a success and is skipped.
-    """
-    done: set[str] = set()
+    done: set[str] = field(default_factory=set)
+    unfetched: dict[str, dict[str, Any]] = field(default_factory=dict)  # job_id -> last failed line
+    failed: dict[str, str] = field(default_factory=dict)  # job_id -> error kind, while not done
+    lines: int = 0
+
+    def _succeeded(self, job_id: str) -> None:
+        self.done.add(job_id)
+        self.unfetched.pop(job_id, None)
+        self.failed.pop(job_id, None)
+
+    def add(self, raw: bytes) -> None:
+        self.lines += 1
+        fast = _SUCCESS_PREFIX.match(raw)
+        if fast and raw.rstrip().endswith(b"}"):
+            self._succeeded(fast.group(1).decode())
+            return
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return
+        if not isinstance(record, dict) or not isinstance(record.get("job_id"), str):
+            return
+        job_id = record["job_id"]
+        if record.get("status") == "success":
+            self._succeeded(job_id)
+        elif job_id not in self.done:
+            kind = str((record.get("error") or {}).get("kind", "unknown"))
+            self.failed[job_id] = kind
+            if kind == "download" and record.get("aiRecord"):
+                self.unfetched[job_id] = record
+
+
+def read_index(run_dir: Path) -> RecordIndex:
+    index = RecordIndex()
     try:
         records = open(run_dir / RECORDS, "rb")
     except FileNotFoundError:
-        return done
+        return index
     with records:
         for raw in records:
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("status") == "success":
-                job = record.get("job_id")
-                if isinstance(job, str):
-                    done.add(job)
-    return done
+            if raw.endswith(b"\n"):  # a torn last line is not a record
+                index.add(raw)
+    return index
+
+
+def read_success_ids(run_dir: Path) -> set[str]:
+    """Ids of the jobs that have a success line in `run_dir`; empty for a new run dir."""
+    return read_index(run_dir).done
+
+
+class RunDir:
+    """An open, locked run directory. Use `RunDir.open(...)` and `close()` (or `with`)."""
+
+    def __init__(self, path: Path, lock_fd: int, index: RecordIndex, notes: list[str]) -> None:
+        self.path = path
+        self.index = index
+        self.notes = notes  # what recovery found, for the user to read
+        self._lock_fd = lock_fd
+
+    @classmethod
+    def open(cls, path: Path, manifest_text: str) -> RunDir:
+        path.mkdir(parents=True, exist_ok=True)
+        lock_fd = _lock(path)
+        try:
+            notes = _recover(path)
+            index = read_index(path)
+            _keep_manifest(path, manifest_text)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        return cls(path, lock_fd, index, notes)
+
+    def close(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def image_name(self, prompt_id: str, job_id: str, index: int, extension: str) -> str:
+        suffix = f"-{index}" if index else ""
+        return f"images/{prompt_id}/{job_id}{suffix}.{extension}"
+
+    def save_image(self, name: str, data: bytes) -> None:
+        """Write `data` at RUN_DIR/`name` whole or not at all (blocking: run it in a thread)."""
+        target = self.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f"{_TEMP_MARK}{target.name}")
+        with open(temp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, target)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        _write_atomically(self.path / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+
+    def records(self) -> RecordWriter:
+        return RecordWriter(self.path / RECORDS)
+
+
+class RecordWriter:
+    """The one writer of records.jsonl. `append` returns once its line is on disk.
+
+    Lines arriving while a write is under way share the next fsync (a group commit), so the
+    cost of durability does not grow with concurrency.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._pending: list[tuple[bytes, frozenset[Path], asyncio.Future[None]]] = []
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self._file: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> RecordWriter:
+        self._file = open(self._path, "ab")
+        self._task = asyncio.create_task(self._run(), name="records-writer")
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._closing = True
+        self._wakeup.set()
+        assert self._task is not None
+        try:
+            await self._task
+        finally:
+            # Cancelled mid-run (a second Ctrl-C): lines already handed over are still written.
+            if self._pending:
+                self._commit([(line, dirs) for line, dirs, _ in self._pending])
+            self._file.close()
+
+    async def append(self, record: dict[str, Any], directories: Iterable[Path] = ()) -> None:
+        """Write `record` as one line; `directories` are fsynced first (new images in them)."""
+        line = json.dumps(record, ensure_ascii=False).encode() + b"\n"
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((line, frozenset(directories), done))
+        self._wakeup.set()
+        await asyncio.shield(done)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            batch, self._pending = self._pending, []
+            if batch:
+                try:
+                    await asyncio.to_thread(self._commit, [(line, dirs) for line, dirs, _ in batch])
+                except OSError as exc:
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    raise
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+            if self._closing and not self._pending:
+                return
+
+    def _commit(self, batch: list[tuple[bytes, frozenset[Path]]]) -> None:
+        for directory in set().union(*(dirs for _, dirs in batch)):
+            _fsync_directory(directory)
+        self._file.write(b"".join(line for line, _ in batch))
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+
+def _lock(path: Path) -> int:
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise RunLocked(f"{path} is being run by {holder}; wait for it to finish, or stop it (a stopped run resumes)") from None
+    # A lock left by a dead process needs no clean-up: the kernel released its flock.
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"flux-batch pid {os.getpid()}, started {_now()}\n".encode(), 0)
+    return fd
+
+
+def _recover(path: Path) -> list[str]:
+    """Undo what an interrupted run left half-done; say what was found."""
+    notes = []
+    records = path / RECORDS
+    if records.exists() and records.stat().st_size:
+        with open(records, "rb+") as f:
+            data_end = f.seek(0, os.SEEK_END)
+            f.seek(max(0, data_end - 1_048_576))
+            tail = f.read()
+            if not tail.endswith(b"\n"):
+                cut = data_end - len(tail) + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+                f.seek(cut)
+                torn = f.read()
+                with open(path / "records.torn", "ab") as keep:
+                    keep.write(torn + b"\n")
+                f.truncate(cut)
+                f.flush()
+                os.fsync(f.fileno())
+                notes.append(
+                    f"records.jsonl ended with a partial line of {len(torn)} bytes from an interrupted run; "
+                    "it was set aside in records.torn and its job will run again"
+                )
+    strays = list((path / "images").glob(f"*/{_TEMP_MARK}*")) if (path / "images").is_dir() else []
+    for stray in strays:
+        stray.unlink()
+    if strays:
+        notes.append(f"removed {len(strays)} partly written image(s) left by an interrupted run")
+    return notes
+
+
+def _keep_manifest(path: Path, text: str) -> None:
+    _write_atomically(path / MANIFEST, text)
+    with open(path / HISTORY, "a", encoding="utf-8") as history:
+        history.write(f"# ---- run started {_now()} ----\n{text}{'' if text.endswith(chr(10)) else chr(10)}")
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    temp = target.with_name(f"{_TEMP_MARK}{target.name}")
+    with open(temp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, target)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def utc_timestamp(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,369 @@
+"""A faithful emulator of the 1min.ai Flux Dev API (SPEC.md section 1), on loopback.
+
+It answers in the live shapes, including the awkward ones: errors as {"errorCode", "message",
+"details"?}, the busy-provider 400 that hides the provider's real status in `details`,
+insufficient credits as a 200, a signed expiring `temporaryUrl` for the first result only, and
+the Asset API. Latency, rate limits, faults and a credit budget are knobs (`Knobs`), so tests
+and `make bench` meet every fault over a real socket. `/__stats` exposes counters for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import random
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from runner import pictures, schemas
+
+MODEL = "black-forest-labs/flux-dev"
+DEFAULT_KEY = "emulator-key"
+_SIGNING_KEY = b"flux-batch-emulator"
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """How the emulator behaves; rates are probabilities per generation request."""
+
+    latency: tuple[float, float] = (0.05, 0.15)  # seconds, uniform
+    requests_per_minute: float | None = None  # beyond it: 429 with Retry-After
+    retry_after: float = 1.0
+    server_error: float = 0.0  # 500 with a JSON body
+    cloudflare: float = 0.0  # 502/503/522/524 HTML pages
+    drop: float = 0.0  # connection closed without an answer
+    hang: float = 0.0  # no answer until the client gives up
+    non_json: float = 0.0  # 200 whose body is not JSON
+    busy: float = 0.0  # 400 EXTERNAL_API_RESPONSE_WITH_ERROR, provider 503 inside
+    fail_first: int = 0  # the first N attempts of every distinct promptObject get a 500
+    download_fail: float = 0.0  # image downloads answering 500
+    temporary_url_ttl: float = 3600.0
+    credits: int | None = None  # images left; None is unlimited
+    credits_answer: str = "200"  # how exhaustion is said: "200" (INSUFFICIENT_CREDITS) or "402"
+    keys: frozenset[str] = frozenset({DEFAULT_KEY})
+    max_side: int | None = None  # cap on image width/height, for fast tests and benchmarks
+    seed: int = 0  # of the fault dice, so a faulty run is repeatable
+
+    def with_(self, **changes: Any) -> Knobs:
+        return replace(self, **changes)
+
+
+@dataclass
+class Stats:
+    requests: Counter[str] = field(default_factory=Counter)  # by endpoint
+    statuses: Counter[int] = field(default_factory=Counter)  # of /api/features answers
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    generations: Counter[str] = field(default_factory=Counter)  # charged images per promptObject
+    attempts: Counter[str] = field(default_factory=Counter)  # requests per promptObject
+    uploads: int = 0
+    downloads: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "statuses": {str(k): v for k, v in self.statuses.items()},
+            "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
+            "generations": sum(self.generations.values()),
+            "generated_twice": sorted(k for k, n in self.generations.items() if n > 1),
+            "distinct_prompt_objects": len(self.attempts),
+            "uploads": self.uploads,
+            "downloads": self.downloads,
+        }
+
+
+def prompt_key(prompt_object: Any) -> str:
+    return hashlib.sha256(json.dumps(prompt_object, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Emulator:
+    """The API's behaviour; `app` serves it. Knobs may be changed between requests."""
+
+    def __init__(self, knobs: Knobs | None = None) -> None:
+        self.knobs = knobs or Knobs()
+        self.stats = Stats()
+        self.files: dict[str, tuple[bytes, str]] = {}  # asset path -> (bytes, content type)
+        self.records: dict[str, dict[str, Any]] = {}  # uuid -> aiRecord, for async mode
+        self._dice = random.Random(self.knobs.seed)
+        self._recent: deque[float] = deque()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._validator = schemas.validator("prompt-object")
+        self.app = web.Application(client_max_size=64 * 1024**2)
+        self.app.router.add_post("/api/features", self._features)
+        self.app.router.add_get("/api/results/{uuid}", self._result)
+        self.app.router.add_post("/api/assets", self._upload)
+        self.app.router.add_get("/asset/{path:.+}", self._public_asset)
+        self.app.router.add_get("/signed/{path:.+}", self._signed_asset)
+        self.app.router.add_get("/__stats", self._stats)
+        self.app.on_cleanup.append(self._cancel_tasks)
+
+    # -- generation -----------------------------------------------------------------------
+
+    async def _features(self, request: web.Request) -> web.StreamResponse:
+        self.stats.requests["features"] += 1
+        self.stats.in_flight += 1
+        self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.stats.in_flight)
+        try:
+            response = await self._generate(request)
+        finally:
+            self.stats.in_flight -= 1
+        self.stats.statuses[response.status] += 1
+        return response
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
+        knobs = self.knobs
+        if request.headers.get("API-KEY") not in knobs.keys:
+            return _error(401, "UNAUTHORIZED", "Invalid API key")
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "INVALID_JSON", "Request body must be JSON")
+        if not isinstance(body, dict):
+            return _error(400, "INVALID_JSON", "Request body must be a JSON object")
+        if body.get("type") != "IMAGE_GENERATOR" or body.get("model") != MODEL:
+            return _error(400, "UNSUPPORTED_MODEL", f"Model {body.get('model')!r} is not supported for this feature")
+        prompt_object = body.get("promptObject")
+        if not isinstance(prompt_object, dict) or not prompt_object.get("prompt"):
+            details = [{"field": "promptObject.prompt", "message": "prompt is required"}]
+            return _error(400, "MISSING_REQUIRED_FIELDS", "Missing required fields", json.dumps(details))
+        key = prompt_key(prompt_object)
+        self.stats.attempts[key] += 1
+        if self._throttled():
+            return _error(429, "RATE_LIMIT_EXCEEDED", "Too many requests", headers={"Retry-After": f"{knobs.retry_after:g}"})
+        fault = self._fault(key)
+        if fault is not None:
+            answer: web.StreamResponse = await fault
+            return answer
+        await asyncio.sleep(self._dice.uniform(*knobs.latency))
+        refusal = self._provider_refusal(prompt_object)
+        if refusal is not None:
+            return refusal
+        if knobs.credits is not None and knobs.credits <= 0:
+            return self._no_credits(prompt_object)
+        if body.get("async") is True:
+            record = self._record(prompt_object, [], status="PROCESSING")
+            self.records[record["uuid"]] = record
+            task = asyncio.create_task(self._finish_later(record, request.url.origin()))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return web.json_response({"aiRecord": record})
+        record = await self._make_images(prompt_object, request.url.origin())
+        return web.json_response({"aiRecord": record})
+
+    def _throttled(self) -> bool:
+        limit = self.knobs.requests_per_minute
+        if limit is None:
+            return False
+        now = time.monotonic()
+        while self._recent and self._recent[0] < now - 60:
+            self._recent.popleft()
+        if len(self._recent) >= limit:
+            return True
+        self._recent.append(now)
+        return False
+
+    def _fault(self, key: str) -> Any:
+        """A coroutine answering with an injected fault, or None for a normal answer."""
+        knobs, roll = self.knobs, self._dice.random
+        if self.stats.attempts[key] <= knobs.fail_first or roll() < knobs.server_error:
+            return _later(_error(500, "INTERNAL_SERVER_ERROR", "Internal server error"))
+        if roll() < knobs.cloudflare:
+            code = self._dice.choice([502, 503, 522, 524])
+            return _later(web.Response(status=code, text=_cloudflare_page(code), content_type="text/html"))
+        if roll() < knobs.drop:
+            return _drop()
+        if roll() < knobs.hang:
+            return _hang()
+        if roll() < knobs.non_json:
+            return _later(web.Response(status=200, text="<html><body>upstream error</body></html>"))
+        if roll() < knobs.busy:
+            details = {"response": {"status": 503, "data": {"detail": "Service temporarily unavailable"}}}
+            return _later(_busy(details))
+        return None
+
+    def _provider_refusal(self, prompt_object: dict[str, Any]) -> web.Response | None:
+        errors = list(self._validator.iter_errors(prompt_object))
+        if not errors:
+            return None
+        # The relay wraps the provider's refusal in its generic "busy" answer.
+        first = errors[0]
+        where = ".".join(map(str, first.absolute_path)) or "input"
+        details = {
+            "response": {"status": 422, "data": {"detail": f"{where}: {first.message}"}},
+            "request": {"url": "https://api.provider.internal/v1/predictions", "id": uuid.uuid4().hex},
+        }
+        return _busy(details)
+
+    def _no_credits(self, prompt_object: dict[str, Any]) -> web.Response:
+        message = "Your account does not have enough credits to perform this action"
+        if self.knobs.credits_answer == "402":
+            return _error(402, "INSUFFICIENT_CREDITS", message)
+        record = self._record(prompt_object, [], status="SUCCESS")
+        record["aiRecordDetail"]["resultObject"] = {"code": "INSUFFICIENT_CREDITS", "message": message}
+        return web.json_response({"aiRecord": record})
+
+    async def _make_images(self, prompt_object: dict[str, Any], origin: Any) -> dict[str, Any]:
+        data, content_type, extension = await asyncio.to_thread(pictures.draw, prompt_object, self.knobs.max_side)
+        stamp = datetime.now(UTC).strftime("%Y_%m_%d_%H_%M_%S")
+        path = f"development/images/{stamp}_{uuid.uuid4().hex[:12]}.{extension}"
+        self.files[path] = (data, content_type)
+        if self.knobs.credits is not None:
+            self.knobs = self.knobs.with_(credits=self.knobs.credits - 1)
+        self.stats.generations[prompt_key(prompt_object)] += 1
+        record = self._record(prompt_object, [path], status="SUCCESS")
+        record["temporaryUrl"] = self._sign(origin, path)
+        return record
+
+    async def _finish_later(self, record: dict[str, Any], origin: Any) -> None:
+        finished = await self._make_images(record["aiRecordDetail"]["promptObject"], origin)
+        finished["uuid"] = record["uuid"]
+        self.records[record["uuid"]] = finished
+
+    def _record(self, prompt_object: dict[str, Any], results: list[str], status: str) -> dict[str, Any]:
+        return {
+            "uuid": str(uuid.uuid4()),
+            "userId": "emulator-user",
+            "teamId": "emulator-team",
+            "model": MODEL,
+            "type": "IMAGE_GENERATOR",
+            "status": status,
+            "createdAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "aiRecordDetail": {"promptObject": prompt_object, "resultObject": results},
+        }
+
+    async def _result(self, request: web.Request) -> web.Response:
+        self.stats.requests["results"] += 1
+        if request.headers.get("API-KEY") not in self.knobs.keys:
+            return _error(401, "UNAUTHORIZED", "Invalid API key")
+        record = self.records.get(request.match_info["uuid"])
+        if record is None:
+            return _error(404, "NOT_FOUND", "Record not found")
+        return web.json_response({"aiRecord": record})
+
+    # -- assets ---------------------------------------------------------------------------
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        self.stats.requests["assets"] += 1
+        if request.headers.get("API-KEY") not in self.knobs.keys:
+            return _error(401, "UNAUTHORIZED", "Invalid API key")
+        try:
+            form = await request.post()
+        except ValueError:
+            return _error(400, "INVALID_FORM", "Expected multipart/form-data")
+        upload = form.get("asset")
+        if not isinstance(upload, web.FileField):
+            details = [{"field": "asset", "message": "asset file is required"}]
+            return _error(400, "MISSING_REQUIRED_FIELDS", "Missing required fields", json.dumps(details))
+        data = upload.file.read()
+        extension = (upload.filename or "upload.bin").rsplit(".", 1)[-1].lower()
+        path = f"development/assets/{uuid.uuid4().hex}.{extension}"
+        self.files[path] = (data, upload.content_type or "application/octet-stream")
+        self.stats.uploads += 1
+        asset = {"key": path, "name": upload.filename, "size": len(data), "mimeType": upload.content_type}
+        return web.json_response({"asset": asset, "fileContent": {"path": path, "name": upload.filename}})
+
+    async def _public_asset(self, request: web.Request) -> web.Response:
+        return self._serve(request.match_info["path"])
+
+    async def _signed_asset(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        expires = request.query.get("X-Amz-Expires-At", "0")
+        signature = request.query.get("X-Amz-Signature", "")
+        if not hmac.compare_digest(signature, _signature(path, expires)):
+            return web.Response(status=403, text=_s3_error("SignatureDoesNotMatch"), content_type="application/xml")
+        if float(expires) < time.time():
+            return web.Response(status=403, text=_s3_error("AccessDenied", "Request has expired"), content_type="application/xml")
+        return self._serve(path)
+
+    def _serve(self, path: str) -> web.Response:
+        self.stats.requests["downloads"] += 1
+        if path not in self.files:
+            return web.Response(status=404, text=_s3_error("NoSuchKey"), content_type="application/xml")
+        if self._dice.random() < self.knobs.download_fail:
+            return web.Response(status=500, text=_s3_error("InternalError"), content_type="application/xml")
+        self.stats.downloads += 1
+        data, content_type = self.files[path]
+        return web.Response(body=data, content_type=content_type)
+
+    def _sign(self, origin: Any, path: str) -> str:
+        expires = f"{time.time() + self.knobs.temporary_url_ttl:.0f}"
+        return f"{origin}/signed/{path}?X-Amz-Expires-At={expires}&X-Amz-Signature={_signature(path, expires)}"
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats.as_dict())
+
+    async def _cancel_tasks(self, app: web.Application) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _error(
+    status: int, code: str, message: str, details: str | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    body: dict[str, Any] = {"errorCode": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _busy(details: dict[str, Any]) -> web.Response:
+    message = "OpenAI service is a bit busy right now. Please try again shortly."
+    return _error(400, "EXTERNAL_API_RESPONSE_WITH_ERROR", message, json.dumps(details))
+
+
+async def _later(response: web.Response) -> web.Response:
+    return response
+
+
+async def _drop() -> web.Response:
+    # Raising CancelledError in a handler makes aiohttp close the connection without an answer.
+    raise asyncio.CancelledError
+
+
+async def _hang() -> web.Response:
+    await asyncio.sleep(3600)
+    raise asyncio.CancelledError
+
+
+def _signature(path: str, expires: str) -> str:
+    return hmac.new(_SIGNING_KEY, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def _cloudflare_page(code: int) -> str:
+    titles = {502: "Bad gateway", 503: "Service unavailable", 522: "Connection timed out", 524: "A timeout occurred"}
+    return (
+        f"<!DOCTYPE html><html><head><title>api.1min.ai | {code}: {titles[code]}</title></head>"
+        f"<body><h1>Error {code}</h1><p>{titles[code]}</p><p>Cloudflare Ray ID: {uuid.uuid4().hex[:16]}</p>"
+        "</body></html>"
+    )
+
+
+def _s3_error(code: str, message: str = "") -> str:
+    return f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+
+
+async def start(knobs: Knobs | None = None, host: str = "127.0.0.1", port: int = 0) -> tuple[Emulator, web.AppRunner, str]:
+    """Serve an emulator on loopback; returns it, its runner (to clean up) and its base URL."""
+    emulator = Emulator(knobs)
+    runner = web.AppRunner(emulator.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    # With port 0 the OS picks a free port; the site's server knows which.
+    server: Any = site._server
+    bound = server.sockets[0].getsockname()[1] if server is not None and server.sockets else port
+    return emulator, runner, f"http://{host}:{bound}"
+
+
+def knob_names() -> list[str]:
+    return [f.name for f in fields(Knobs)]

@@ -1,0 +1,301 @@
+"""The worker pool: push every pending job through the API, save its images, record it.
+
+    jobs --> workers (2 x concurrency) --> Pacer.slot (at most `concurrency` POSTs in flight)
+                                        --> Client.generate, retried per RetryPolicy
+                                        --> Client.download + RunDir.save_image (never re-generates)
+                                        --> RecordWriter.append (fsynced) --> Event for the CLI
+
+There are twice as many workers as generation slots so that downloads and disk writes overlap
+the next requests: the API stays busy with exactly `concurrency` generations. A job counts as
+done only after its line is fsynced. A paid image whose download failed is recorded with its
+aiRecord, and the next run fetches it again instead of paying for it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from runner.client import Client, Generation
+from runner.errors import ApiError
+from runner.pacing import Pacer, RetryPolicy, Sleep
+from runner.plan import Job, Plan
+from runner.settings import RunSettings
+from runner.store import RecordWriter, RunDir, utc_timestamp
+
+DOWNLOAD_TRIES_PER_URL = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something the CLI may show: "planned" (count jobs to go), a job "done" or "failed", a
+    "retry", or a "stop"."""
+
+    kind: str
+    count: int = 0
+    job: Job | None = None
+    error: ApiError | None = None
+    attempt: int = 0
+    elapsed: float = 0.0
+    message: str = ""
+
+
+class Stop:
+    """Why dispatching ends early, set once by whoever notices first (a signal, a 401, ...)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.message = ""
+
+    def request(self, reason: str, message: str = "") -> bool:
+        """Ask the pool to stop dispatching; True if this was the first request."""
+        if self.reason is not None:
+            return False
+        self.reason, self.message = reason, message
+        return True
+
+    @property
+    def requested(self) -> bool:
+        return self.reason is not None
+
+
+@dataclass
+class Outcome:
+    submitted: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    fetched: int = 0  # paid images of earlier runs fetched again
+    retries: int = 0
+    latencies: list[float] = field(default_factory=list)
+    failures: Counter[str] = field(default_factory=Counter)  # by error kind
+    started: float = field(default_factory=time.time)
+    finished: float = 0.0
+
+
+@dataclass
+class Pool:
+    client: Client
+    run_dir: RunDir
+    writer: RecordWriter
+    pacer: Pacer
+    policy: RetryPolicy
+    stop: Stop
+    on_event: Callable[[Event], None] = lambda event: None
+    max_jobs: int | None = None
+    deadline: float | None = None  # time.time() after which nothing new is dispatched
+    sleep: Sleep = asyncio.sleep
+    outcome: Outcome = field(default_factory=Outcome)
+
+    async def run(self, jobs: Iterator[Job], unfetched: Iterable[dict[str, Any]] = ()) -> Outcome:
+        """Fetch what earlier runs paid for, then run `jobs`, until done or stopped."""
+        # One iterator shared by every worker: safe, as workers only switch at an await.
+        work: Iterator[Job | dict[str, Any]] = itertools.chain(unfetched, jobs)
+        async with asyncio.TaskGroup() as group:
+            for n in range(2 * self.pacer.concurrency):
+                group.create_task(self._worker(work), name=f"worker-{n}")
+        self.outcome.finished = time.time()
+        return self.outcome
+
+    async def _worker(self, work: Iterator[Job | dict[str, Any]]) -> None:
+        while not self.stop.requested:
+            if self.deadline is not None and time.time() >= self.deadline:
+                self.stop.request("deadline", "the deadline has passed")
+                return
+            item = next(work, None)
+            if item is None:
+                return
+            if isinstance(item, dict):
+                await self._fetch_again(item)
+                continue
+            if self.max_jobs is not None and self.outcome.submitted >= self.max_jobs:
+                self.stop.request("max_jobs", f"--max-jobs {self.max_jobs} reached")
+                return
+            self.outcome.submitted += 1
+            await self._run_job(item)
+
+    async def _run_job(self, job: Job) -> None:
+        started = time.time()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self.pacer.slot():
+                    if self.stop.requested:
+                        return  # not sent: the job stays pending for the next run
+                    generation = await self.client.generate(job.request)
+                break
+            except ApiError as error:
+                if error.stops_run:
+                    if self.stop.request(error.kind, error.message):
+                        self.on_event(Event("stop", job=job, error=error, attempt=attempt, message=error.message))
+                    return
+                if error.status == 429:
+                    self.pacer.throttled(error.retry_after)
+                if not error.retryable or attempt >= self.policy.max_attempts:
+                    await self._record_failure(job, error, attempt, started)
+                    return
+                self.outcome.retries += 1
+                self.on_event(Event("retry", job=job, error=error, attempt=attempt))
+                await self.sleep(self.policy.delay(attempt, error.retry_after))
+                if self.stop.requested:
+                    return
+        await self.pacer.succeeded()
+        await self._save(job, generation, attempt, started)
+
+    async def _save(self, job: Job, generation: Generation, attempts: int, started: float) -> None:
+        try:
+            files = await self._download_all(job, generation)
+        except ApiError as error:
+            # Paid for but not fetched: the aiRecord in this line lets the next run fetch it.
+            await self._record_failure(job, error, attempts, started, generation.ai_record)
+            return
+        record = _line(job, "success", attempts, generation.ai_record, files, None, started)
+        await self.writer.append(record, {(self.run_dir.path / name).parent for name in files})
+        elapsed = record["elapsed_s"]
+        self.outcome.succeeded += 1
+        self.outcome.latencies.append(elapsed)
+        self.on_event(Event("done", job=job, attempt=attempts, elapsed=elapsed))
+
+    async def _fetch_again(self, earlier: dict[str, Any]) -> None:
+        job = Job(earlier["job_id"], earlier["prompt_id"], earlier["axes"], earlier["request"])
+        record = earlier["aiRecord"]
+        detail = record.get("aiRecordDetail") or {}
+        generation = Generation(record, tuple(detail.get("resultObject") or ()), record.get("temporaryUrl"))
+        before = self.outcome.succeeded
+        await self._save(job, generation, int(earlier.get("attempts", 1)), time.time())
+        self.outcome.fetched += self.outcome.succeeded - before
+
+    async def _download_all(self, job: Job, generation: Generation) -> list[str]:
+        files = []
+        for index in range(len(generation.results)):
+            picture = await self._download(self.client.image_urls(generation, index))
+            name = self.run_dir.image_name(job.prompt_id, job.job_id, index, picture.extension)
+            await asyncio.to_thread(self.run_dir.save_image, name, picture.data)
+            files.append(name)
+        return files
+
+    async def _download(self, urls: list[str]) -> Any:
+        last: ApiError | None = None
+        for url in urls:
+            for attempt in range(1, DOWNLOAD_TRIES_PER_URL + 1):
+                try:
+                    return await self.client.download(url)
+                except ApiError as error:
+                    last = error
+                    if error.status == 403 or error.status == 404:
+                        break  # an expired signature or a missing object: try the next URL
+                    if attempt < DOWNLOAD_TRIES_PER_URL:
+                        await self.sleep(self.policy.delay(attempt))
+        assert last is not None
+        raise ApiError("download", f"could not fetch the image: {last.message}", status=last.status, retryable=True)
+
+    async def _record_failure(
+        self, job: Job, error: ApiError, attempts: int, started: float, ai_record: dict[str, Any] | None = None
+    ) -> None:
+        await self.writer.append(_line(job, "failed", attempts, ai_record, [], error.as_record(), started))
+        self.outcome.failed += 1
+        self.outcome.failures[error.kind] += 1
+        self.on_event(Event("failed", job=job, error=error, attempt=attempts))
+
+
+def _line(
+    job: Job,
+    status: str,
+    attempts: int,
+    ai_record: dict[str, Any] | None,
+    files: list[str],
+    error: dict[str, object] | None,
+    started: float,
+) -> dict[str, Any]:
+    finished = time.time()
+    # Key order matters: store.RecordIndex reads job_id, prompt_id and status from the start.
+    return {
+        "job_id": job.job_id,
+        "prompt_id": job.prompt_id,
+        "status": status,
+        "attempts": attempts,
+        "axes": job.axes,
+        "request": job.request,
+        "aiRecord": ai_record,
+        "files": files,
+        "error": error,
+        "started_at": utc_timestamp(started),
+        "finished_at": utc_timestamp(finished),
+        "elapsed_s": round(finished - started, 3),
+    }
+
+
+def summarize(outcome: Outcome, total: int, done_before: int, stop: Stop) -> dict[str, Any]:
+    """summary.json: what this invocation did."""
+    latencies = sorted(outcome.latencies)
+    done = done_before + outcome.succeeded
+    return {
+        "started_at": utc_timestamp(outcome.started),
+        "finished_at": utc_timestamp(outcome.finished or time.time()),
+        "wall_s": round((outcome.finished or time.time()) - outcome.started, 3),
+        "jobs": {
+            "total": total,
+            "done": done,
+            "pending": max(0, total - done),
+            "done_before": done_before,
+            "submitted": outcome.submitted,
+            "succeeded": outcome.succeeded,
+            "failed": outcome.failed,
+            "fetched_again": outcome.fetched,
+        },
+        "retries": outcome.retries,
+        "latency_s": {"p50": _percentile(latencies, 0.50), "p95": _percentile(latencies, 0.95)},
+        "failures_by_kind": dict(outcome.failures),
+        "stopped": {"reason": stop.reason, "message": stop.message} if stop.requested else None,
+    }
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
+async def run_plan(
+    plan: Plan,
+    run_dir: RunDir,
+    settings: RunSettings,
+    base_url: str,
+    api_key: str,
+    stop: Stop,
+    on_event: Callable[[Event], None] = lambda event: None,
+    policy: RetryPolicy | None = None,
+    deadline: float | None = None,
+) -> tuple[Outcome, dict[str, Any]]:
+    """Run every job of `plan` that `run_dir` does not hold yet; write summary.json."""
+    index = run_dir.index
+    skip = index.done | index.unfetched.keys()
+    done_before = sum(1 for job_id in plan.job_ids() if job_id in index.done)
+    pending = (job for job in plan.jobs() if job.job_id not in skip)
+    on_event(Event("planned", count=plan.total - done_before))
+    policy = policy or RetryPolicy(max_attempts=settings.max_attempts)
+    # The pool, not the connector, limits concurrency: downloads must not queue behind POSTs.
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector) as session, run_dir.records() as writer:
+        pool = Pool(
+            client=Client(session, base_url, api_key, settings.request_timeout),
+            run_dir=run_dir,
+            writer=writer,
+            pacer=Pacer(settings.concurrency, settings.requests_per_minute),
+            policy=policy,
+            stop=stop,
+            on_event=on_event,
+            max_jobs=settings.max_jobs,
+            deadline=deadline,
+        )
+        outcome = await pool.run(pending, list(index.unfetched.values()))
+    summary = summarize(outcome, plan.total, done_before, stop)
+    run_dir.write_summary(summary)
+    return outcome, summary

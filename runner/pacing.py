@@ -1,0 +1,114 @@
+"""When to try again, and how fast the whole pool may go.
+
+`RetryPolicy` decides the wait before another attempt: exponential backoff with full jitter,
+never shorter than the server's Retry-After. `Pacer` is shared by every worker: it holds the
+concurrency limit, spends a token bucket of `requests_per_minute`, and on a 429 slows the pool
+as a whole (halving the in-flight limit and pausing everyone for the Retry-After) before
+growing back one slot per limit's worth of successes, as TCP's congestion control does.
+Clock, sleep and randomness are injectable so tests never wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay: float = 2.0
+    max_delay: float = 120.0
+    rng: random.Random = field(default_factory=random.Random, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.base_delay < 0 or self.max_delay < self.base_delay:
+            raise ValueError(f"invalid retry policy: {self}")
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return max(self.rng.uniform(0, ceiling), retry_after or 0.0)
+
+
+class Pacer:
+    def __init__(
+        self,
+        concurrency: int,
+        requests_per_minute: float | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.concurrency = concurrency
+        self.limit = float(concurrency)  # adaptive in-flight limit, 1 <= limit <= concurrency
+        self.in_flight = 0
+        self._rate = requests_per_minute / 60 if requests_per_minute else None  # tokens a second
+        self._tokens = 1.0
+        self._refilled = clock()
+        self._paused_until = 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._changed = asyncio.Condition()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the pool's in-flight places for one request."""
+        await self._acquire()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            async with self._changed:
+                self._changed.notify()
+
+    async def _acquire(self) -> None:
+        while True:
+            wait = self._paused_until - self._clock()
+            if wait > 0:
+                await self._sleep(wait)
+                continue
+            if self.in_flight >= int(self.limit):
+                async with self._changed:
+                    # Re-check under the condition: a slot may have freed since the test above.
+                    if self.in_flight >= int(self.limit):
+                        await self._changed.wait()
+                continue
+            wait = self._take_token()
+            if wait > 0:
+                await self._sleep(wait)
+                continue
+            self.in_flight += 1
+            return
+
+    def _take_token(self) -> float:
+        """0 if a token was taken, else the seconds until one will be there."""
+        if self._rate is None:
+            return 0.0
+        now = self._clock()
+        self._tokens = min(1.0, self._tokens + (now - self._refilled) * self._rate)
+        self._refilled = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self._rate
+
+    def throttled(self, retry_after: float | None) -> None:
+        """The API said 429: everyone waits, and fewer go at once for a while."""
+        self.limit = max(1.0, self.limit / 2)
+        self._paused_until = max(self._paused_until, self._clock() + (retry_after if retry_after is not None else 1.0))
+
+    async def succeeded(self) -> None:
+        if self.limit < self.concurrency:
+            before = int(self.limit)
+            self.limit = min(float(self.concurrency), self.limit + 1 / self.limit)
+            if int(self.limit) > before:
+                # One more place: wake a worker the old limit held back.
+                async with self._changed:
+                    self._changed.notify()
