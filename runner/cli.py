@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-jobs", type=int, metavar="N", help="submit at most N new jobs in this invocation")
     run.add_argument("--deadline", metavar="DURATION|TIME", help="stop dispatching after e.g. 8h, or at e.g. 06:30")
     run.add_argument("--base-url", metavar="URL", help="API address (default: $ONEMIN_BASE_URL, else the real API)")
+    run.add_argument(
+        "--async-mode",
+        action="store_true",
+        default=None,
+        help="ask for asynchronous generations and poll them, so a slow one is never paid twice",
+    )
     run.add_argument("--emulator", action="store_true", help="start the built-in emulator of the API and use it")
     run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     run.set_defaults(handler=_run)

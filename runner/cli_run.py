@@ -55,6 +55,7 @@ def run_command(args: argparse.Namespace) -> int:
         "max_jobs": args.max_jobs,
         "deadline": args.deadline,
         "base_url": args.base_url,
+        "async_mode": args.async_mode,
     }
     settings = RunSettings.resolve(plan.manifest.run, flags)
     target = _target(settings, args.emulator)
@@ -168,9 +169,9 @@ def _report(plan: Plan, run_dir: Path, summary: dict[str, Any]) -> None:
         f"({jobs['succeeded']} this run, {jobs['failed']} failed, {summary['retries']} retries) "
         f"in {summary['wall_s']:.1f} s{timing}"
     )
-    if summary["failures_by_kind"]:
-        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(summary["failures_by_kind"].items()))
-        print(f"failed by kind: {kinds}; see the error of each in {run_dir / 'records.jsonl'}")
+    for kind, count in sorted(summary["failures_by_kind"].items()):
+        example = summary["failure_examples"].get(kind, "")
+        print(f"flux-batch: {count} failed ({kind}), e.g. {example}", file=sys.stderr)
     print(f"images in {run_dir / 'images'}, records in {run_dir / 'records.jsonl'}")
 
 

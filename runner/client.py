@@ -33,11 +33,19 @@ _REQUEST_ID = re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-
 
 @dataclass(frozen=True, slots=True)
 class Generation:
-    """A successful answer: the aiRecord verbatim and where its images are."""
+    """An answer: the aiRecord verbatim and, once finished, where its images are."""
 
     ai_record: dict[str, Any]
-    results: tuple[str, ...]  # asset paths, as in resultObject
+    results: tuple[str, ...]  # asset paths, as in resultObject; empty while still running
     temporary_url: str | None  # signed URL of results[0] only
+
+    @property
+    def finished(self) -> bool:
+        return self.ai_record.get("status") == "SUCCESS"
+
+    @property
+    def uuid(self) -> str:
+        return str(self.ai_record.get("uuid", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +69,21 @@ class Client:
         self._download_timeout = aiohttp.ClientTimeout(total=min(request_timeout, 120), sock_connect=30)
         self.asset_base = asset_base_for(base_url)
 
-    async def generate(self, request: dict[str, Any]) -> Generation:
-        """POST one request; the image exists when this returns."""
-        status, headers, body = await self._exchange(
-            "POST", f"{self._base}/api/features", self._generate_timeout, json=request, headers=self._headers
+    async def generate(self, request: dict[str, Any], asynchronous: bool = False) -> Generation:
+        """POST one request. Synchronously the image exists when this returns; asynchronously
+        the answer may still be running, to be `poll`ed."""
+        body = {**request, "async": True} if asynchronous else request
+        status, headers, raw = await self._exchange(
+            "POST", f"{self._base}/api/features", self._generate_timeout, json=body, headers=self._headers
         )
-        return parse_generation(status, headers, body)
+        return parse_generation(status, headers, raw, running_ok=asynchronous)
+
+    async def poll(self, uuid: str) -> Generation:
+        """Ask once how an asynchronous generation is doing. A poll is never charged."""
+        status, headers, raw = await self._exchange(
+            "GET", f"{self._base}/api/results/{quote(uuid)}", self._download_timeout, headers=self._headers
+        )
+        return parse_generation(status, headers, raw, running_ok=True)
 
     def image_urls(self, generation: Generation, index: int) -> list[str]:
         """Where result `index` can be fetched, best first: the signed URL, then the public one."""
@@ -116,8 +133,10 @@ class Client:
             raise ApiError("network", _describe_network_error(exc, url), retryable=True) from exc
 
 
-def parse_generation(status: int, headers: Any, body: bytes) -> Generation:
-    """Turn an answer of POST /api/features into a Generation, or raise the right ApiError."""
+def parse_generation(status: int, headers: Any, body: bytes, running_ok: bool = False) -> Generation:
+    """Turn an answer of POST /api/features into a Generation, or raise the right ApiError.
+
+    `running_ok`: an asynchronous answer may be PROCESSING (or PENDING) rather than SUCCESS."""
     answer = _json_answer(status, headers, body)
     record = answer.get("aiRecord")
     detail = record.get("aiRecordDetail") if isinstance(record, dict) else None
@@ -133,6 +152,8 @@ def parse_generation(status: int, headers: Any, body: bytes) -> Generation:
     if record["status"] == "FAILURE":
         raise ApiError("http", f"the API reports the generation failed: {_clean(str(detail.get('error', '')))}", status=status)
     if record["status"] != "SUCCESS":
+        if running_ok:
+            return Generation(record, (), None)
         raise ApiError("invalid_response", f"unexpected status {record['status']}", status=status, retryable=True)
     temporary = record.get("temporaryUrl") or answer.get("temporaryUrl")
     return Generation(record, tuple(detail["resultObject"]), temporary if isinstance(temporary, str) else None)

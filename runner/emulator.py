@@ -36,6 +36,7 @@ class Knobs:
 
     latency: tuple[float, float] = (0.05, 0.15)  # seconds, uniform
     requests_per_minute: float | None = None  # beyond it: 429 with Retry-After
+    rate_window: float = 60.0  # seconds over which requests_per_minute is counted
     retry_after: float = 1.0
     server_error: float = 0.0  # 500 with a JSON body
     cloudflare: float = 0.0  # 502/503/522/524 HTML pages
@@ -43,6 +44,7 @@ class Knobs:
     hang: float = 0.0  # no answer until the client gives up
     non_json: float = 0.0  # 200 whose body is not JSON
     busy: float = 0.0  # 400 EXTERNAL_API_RESPONSE_WITH_ERROR, provider 503 inside
+    refuse: float = 0.0  # the same 400 with a provider 422 inside: refused for good
     fail_first: int = 0  # the first N attempts of every distinct promptObject get a 500
     download_fail: float = 0.0  # image downloads answering 500
     temporary_url_ttl: float = 3600.0
@@ -95,7 +97,7 @@ class Emulator:
         self.records: dict[str, dict[str, Any]] = {}  # uuid -> aiRecord, for async mode
         self._dice = random.Random(self.knobs.seed)
         self._recent: deque[float] = deque()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._validator = schemas.validator("prompt-object")
         self.app = web.Application(client_max_size=64 * 1024**2)
         self.app.router.add_post("/api/features", self._features)
@@ -143,30 +145,45 @@ class Emulator:
         if fault is not None:
             answer: web.StreamResponse = await fault
             return answer
-        await asyncio.sleep(self._dice.uniform(*knobs.latency))
         refusal = self._provider_refusal(prompt_object)
         if refusal is not None:
+            await asyncio.sleep(self._dice.uniform(*knobs.latency))
             return refusal
-        if knobs.credits is not None and knobs.credits <= 0:
-            return self._no_credits(prompt_object)
+        if self.knobs.credits is not None:
+            # Charge now, before any await, so concurrent requests cannot overdraw the account.
+            if self.knobs.credits <= 0:
+                await asyncio.sleep(self._dice.uniform(*knobs.latency))
+                return self._no_credits(prompt_object)
+            self.knobs = self.knobs.with_(credits=self.knobs.credits - 1)
+        origin = request.url.origin()
         if body.get("async") is True:
             record = self._record(prompt_object, [], status="PROCESSING")
             self.records[record["uuid"]] = record
-            task = asyncio.create_task(self._finish_later(record, request.url.origin()))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._finish_later(record, origin))
             return web.json_response({"aiRecord": record})
-        record = await self._make_images(prompt_object, request.url.origin())
+        # Like the real service, a generation goes on when its client gives up: it is paid for.
+        work = self._spawn(self._generate_after_latency(prompt_object, origin))
+        record = await asyncio.shield(work)
         return web.json_response({"aiRecord": record})
+
+    def _spawn(self, work: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _generate_after_latency(self, prompt_object: dict[str, Any], origin: Any) -> dict[str, Any]:
+        await asyncio.sleep(self._dice.uniform(*self.knobs.latency))
+        return await self._make_images(prompt_object, origin)
 
     def _throttled(self) -> bool:
         limit = self.knobs.requests_per_minute
         if limit is None:
             return False
-        now = time.monotonic()
-        while self._recent and self._recent[0] < now - 60:
+        now, window = time.monotonic(), self.knobs.rate_window
+        while self._recent and self._recent[0] < now - window:
             self._recent.popleft()
-        if len(self._recent) >= limit:
+        if len(self._recent) >= limit * window / 60:
             return True
         self._recent.append(now)
         return False
@@ -188,6 +205,8 @@ class Emulator:
         if roll() < knobs.busy:
             details = {"response": {"status": 503, "data": {"detail": "Service temporarily unavailable"}}}
             return _later(_busy(details))
+        if roll() < knobs.refuse:
+            return _later(_busy(_refusal("NSFW content detected in the prompt. Try a different prompt.")))
         return None
 
     def _provider_refusal(self, prompt_object: dict[str, Any]) -> web.Response | None:
@@ -197,11 +216,7 @@ class Emulator:
         # The relay wraps the provider's refusal in its generic "busy" answer.
         first = errors[0]
         where = ".".join(map(str, first.absolute_path)) or "input"
-        details = {
-            "response": {"status": 422, "data": {"detail": f"{where}: {first.message}"}},
-            "request": {"url": "https://api.provider.internal/v1/predictions", "id": uuid.uuid4().hex},
-        }
-        return _busy(details)
+        return _busy(_refusal(f"{where}: {first.message}"))
 
     def _no_credits(self, prompt_object: dict[str, Any]) -> web.Response:
         message = "Your account does not have enough credits to perform this action"
@@ -216,14 +231,13 @@ class Emulator:
         stamp = datetime.now(UTC).strftime("%Y_%m_%d_%H_%M_%S")
         path = f"development/images/{stamp}_{uuid.uuid4().hex[:12]}.{extension}"
         self.files[path] = (data, content_type)
-        if self.knobs.credits is not None:
-            self.knobs = self.knobs.with_(credits=self.knobs.credits - 1)
         self.stats.generations[prompt_key(prompt_object)] += 1
         record = self._record(prompt_object, [path], status="SUCCESS")
         record["temporaryUrl"] = self._sign(origin, path)
         return record
 
     async def _finish_later(self, record: dict[str, Any], origin: Any) -> None:
+        await asyncio.sleep(self._dice.uniform(*self.knobs.latency))
         finished = await self._make_images(record["aiRecordDetail"]["promptObject"], origin)
         finished["uuid"] = record["uuid"]
         self.records[record["uuid"]] = finished
@@ -272,9 +286,11 @@ class Emulator:
         return web.json_response({"asset": asset, "fileContent": {"path": path, "name": upload.filename}})
 
     async def _public_asset(self, request: web.Request) -> web.Response:
+        self.stats.requests["public_asset"] += 1
         return self._serve(request.match_info["path"])
 
     async def _signed_asset(self, request: web.Request) -> web.Response:
+        self.stats.requests["signed_asset"] += 1
         path = request.match_info["path"]
         expires = request.query.get("X-Amz-Expires-At", "0")
         signature = request.query.get("X-Amz-Signature", "")
@@ -285,7 +301,6 @@ class Emulator:
         return self._serve(path)
 
     def _serve(self, path: str) -> web.Response:
-        self.stats.requests["downloads"] += 1
         if path not in self.files:
             return web.Response(status=404, text=_s3_error("NoSuchKey"), content_type="application/xml")
         if self._dice.random() < self.knobs.download_fail:
@@ -319,6 +334,15 @@ def _error(
 def _busy(details: dict[str, Any]) -> web.Response:
     message = "OpenAI service is a bit busy right now. Please try again shortly."
     return _error(400, "EXTERNAL_API_RESPONSE_WITH_ERROR", message, json.dumps(details))
+
+
+def _refusal(reason: str) -> dict[str, Any]:
+    """`details` of a provider's 422, with the internal URL and request id the relay leaks."""
+    request_id = uuid.uuid4().hex
+    return {
+        "response": {"status": 422, "data": {"detail": f"{reason} (request {request_id})"}},
+        "request": {"url": f"https://api.provider.internal/v1/predictions/{request_id}", "method": "POST"},
+    }
 
 
 async def _later(response: web.Response) -> web.Response:

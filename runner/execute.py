@@ -33,6 +33,15 @@ from runner.store import RecordWriter, RunDir, utc_timestamp
 DOWNLOAD_TRIES_PER_URL = 3
 
 
+class StillRunning(Exception):
+    """An asynchronous generation outlived its polling: paid for, not yet finished."""
+
+    def __init__(self, error: ApiError, ai_record: dict[str, Any]) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.ai_record = ai_record
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """Something the CLI may show: "planned" (count jobs to go), a job "done" or "failed", a
@@ -75,6 +84,7 @@ class Outcome:
     retries: int = 0
     latencies: list[float] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)  # by error kind
+    examples: dict[str, str] = field(default_factory=dict)  # error kind -> its first message
     started: float = field(default_factory=time.time)
     finished: float = 0.0
 
@@ -90,8 +100,11 @@ class Pool:
     on_event: Callable[[Event], None] = lambda event: None
     max_jobs: int | None = None
     deadline: float | None = None  # time.time() after which nothing new is dispatched
+    async_mode: bool = False  # ask for asynchronous generations and poll them
+    poll_timeout: float = 300.0  # how long one asynchronous generation is polled
     sleep: Sleep = asyncio.sleep
     outcome: Outcome = field(default_factory=Outcome)
+    capped: bool = False  # max_jobs reached with jobs left over
 
     async def run(self, jobs: Iterator[Job], unfetched: Iterable[dict[str, Any]] = ()) -> Outcome:
         """Fetch what earlier runs paid for, then run `jobs`, until done or stopped."""
@@ -100,6 +113,8 @@ class Pool:
         async with asyncio.TaskGroup() as group:
             for n in range(2 * self.pacer.concurrency):
                 group.create_task(self._worker(work), name=f"worker-{n}")
+        if self.capped:
+            self.stop.request("max_jobs", f"{self.max_jobs} new jobs submitted, the --max-jobs cap")
         self.outcome.finished = time.time()
         return self.outcome
 
@@ -115,7 +130,8 @@ class Pool:
                 await self._fetch_again(item)
                 continue
             if self.max_jobs is not None and self.outcome.submitted >= self.max_jobs:
-                self.stop.request("max_jobs", f"--max-jobs {self.max_jobs} reached")
+                # Jobs already taken still go out: the cap stops taking, it abandons nothing.
+                self.capped = True
                 return
             self.outcome.submitted += 1
             await self._run_job(item)
@@ -129,8 +145,15 @@ class Pool:
                 async with self.pacer.slot():
                     if self.stop.requested:
                         return  # not sent: the job stays pending for the next run
-                    generation = await self.client.generate(job.request)
+                    generation = await self.client.generate(job.request, asynchronous=self.async_mode)
+                    if not generation.finished:
+                        # Polling holds the slot: a running generation is one in flight.
+                        generation = await self._poll(generation)
                 break
+            except StillRunning as running:
+                # Paid for and still running: never resubmitted; the next run polls it again.
+                await self._record_failure(job, running.error, attempt, started, running.ai_record)
+                return
             except ApiError as error:
                 if error.stops_run:
                     if self.stop.request(error.kind, error.message):
@@ -149,28 +172,61 @@ class Pool:
         await self.pacer.succeeded()
         await self._save(job, generation, attempt, started)
 
-    async def _save(self, job: Job, generation: Generation, attempts: int, started: float) -> None:
+    async def _save(self, job: Job, generation: Generation, attempts: int, started: float) -> bool:
         try:
             files = await self._download_all(job, generation)
         except ApiError as error:
             # Paid for but not fetched: the aiRecord in this line lets the next run fetch it.
             await self._record_failure(job, error, attempts, started, generation.ai_record)
-            return
+            return False
         record = _line(job, "success", attempts, generation.ai_record, files, None, started)
         await self.writer.append(record, {(self.run_dir.path / name).parent for name in files})
         elapsed = record["elapsed_s"]
         self.outcome.succeeded += 1
         self.outcome.latencies.append(elapsed)
         self.on_event(Event("done", job=job, attempt=attempts, elapsed=elapsed))
+        return True
+
+    async def _poll(self, generation: Generation) -> Generation:
+        """Poll a running generation until it finishes; polls are free, so errors only wait."""
+        give_up = time.monotonic() + self.poll_timeout
+        interval = 0.5
+        while not generation.finished:
+            if time.monotonic() >= give_up:
+                message = (
+                    f"generation {generation.uuid} was still running after {self.poll_timeout:g} s; "
+                    "the next run polls it again instead of paying for it twice"
+                )
+                raise StillRunning(ApiError("timeout", message), generation.ai_record)
+            await self.sleep(interval)
+            interval = min(interval * 1.5, 5.0)
+            try:
+                generation = await self.client.poll(generation.uuid)
+            except ApiError as error:
+                if error.stops_run or not error.retryable:
+                    raise
+        return generation
 
     async def _fetch_again(self, earlier: dict[str, Any]) -> None:
         job = Job(earlier["job_id"], earlier["prompt_id"], earlier["axes"], earlier["request"])
         record = earlier["aiRecord"]
         detail = record.get("aiRecordDetail") or {}
         generation = Generation(record, tuple(detail.get("resultObject") or ()), record.get("temporaryUrl"))
-        before = self.outcome.succeeded
-        await self._save(job, generation, int(earlier.get("attempts", 1)), time.time())
-        self.outcome.fetched += self.outcome.succeeded - before
+        if not generation.finished:
+            try:
+                async with self.pacer.slot():
+                    generation = await self._poll(generation)
+            except StillRunning as running:
+                await self._record_failure(job, running.error, int(earlier.get("attempts", 1)), time.time(), running.ai_record)
+                return
+            except ApiError as error:
+                if error.stops_run:
+                    self.stop.request(error.kind, error.message)
+                    return
+                await self._record_failure(job, error, int(earlier.get("attempts", 1)), time.time(), record)
+                return
+        if await self._save(job, generation, int(earlier.get("attempts", 1)), time.time()):
+            self.outcome.fetched += 1
 
     async def _download_all(self, job: Job, generation: Generation) -> list[str]:
         files = []
@@ -202,6 +258,7 @@ class Pool:
         await self.writer.append(_line(job, "failed", attempts, ai_record, [], error.as_record(), started))
         self.outcome.failed += 1
         self.outcome.failures[error.kind] += 1
+        self.outcome.examples.setdefault(error.kind, error.message)
         self.on_event(Event("failed", job=job, error=error, attempt=attempts))
 
 
@@ -253,6 +310,7 @@ def summarize(outcome: Outcome, total: int, done_before: int, stop: Stop) -> dic
         "retries": outcome.retries,
         "latency_s": {"p50": _percentile(latencies, 0.50), "p95": _percentile(latencies, 0.95)},
         "failures_by_kind": dict(outcome.failures),
+        "failure_examples": outcome.examples,
         "stopped": {"reason": stop.reason, "message": stop.message} if stop.requested else None,
     }
 
@@ -294,6 +352,8 @@ async def run_plan(
             on_event=on_event,
             max_jobs=settings.max_jobs,
             deadline=deadline,
+            async_mode=settings.async_mode,
+            poll_timeout=settings.request_timeout,
         )
         outcome = await pool.run(pending, list(index.unfetched.values()))
     summary = summarize(outcome, plan.total, done_before, stop)

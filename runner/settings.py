@@ -29,6 +29,7 @@ class RunSettings:
     max_jobs: int | None = None
     deadline: str | None = None
     base_url: str | None = None
+    async_mode: bool = False
 
     @classmethod
     def resolve(cls, manifest_run: Mapping[str, Any], flags: Mapping[str, Any]) -> RunSettings:

@@ -42,7 +42,7 @@ class RecordIndex:
     """What records.jsonl says: done jobs, and paid images still to fetch."""
 
     done: set[str] = field(default_factory=set)
-    unfetched: dict[str, dict[str, Any]] = field(default_factory=dict)  # job_id -> last failed line
+    unfetched: dict[str, dict[str, Any]] = field(default_factory=dict)  # job_id -> failed line of a paid image
     failed: dict[str, str] = field(default_factory=dict)  # job_id -> error kind, while not done
     lines: int = 0
 
@@ -69,8 +69,17 @@ class RecordIndex:
         elif job_id not in self.done:
             kind = str((record.get("error") or {}).get("kind", "unknown"))
             self.failed[job_id] = kind
-            if kind == "download" and record.get("aiRecord"):
+            if _paid_for(record):
                 self.unfetched[job_id] = record
+
+
+def _paid_for(record: dict[str, Any]) -> bool:
+    """A failed line whose image was made (or is being made): fetch or poll it, never re-pay."""
+    ai_record = record.get("aiRecord")
+    if not isinstance(ai_record, dict) or not ai_record.get("uuid"):
+        return False
+    kind = (record.get("error") or {}).get("kind")
+    return kind == "download" or (kind == "timeout" and ai_record.get("status") in ("PROCESSING", "PENDING"))
 
 
 def read_index(run_dir: Path) -> RecordIndex:

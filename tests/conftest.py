@@ -43,3 +43,119 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# -- the emulator, over real sockets --------------------------------------------------------
+
+import json as _json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import urllib.request  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from runner import emulator as _emulator  # noqa: E402
+from runner.execute import Event, Stop, run_plan  # noqa: E402
+from runner.manifest import loads  # noqa: E402
+from runner.pacing import RetryPolicy  # noqa: E402
+from runner.plan import make_plan  # noqa: E402
+from runner.settings import RunSettings  # noqa: E402
+from runner.store import RunDir  # noqa: E402
+
+FAST = _emulator.Knobs(latency=(0.005, 0.02), max_side=64, retry_after=0.05)
+QUICK_RETRIES = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
+
+
+def manifest_text(jobs: int, name: str = "t", **run: Any) -> str:
+    """A manifest of `jobs` jobs: one prompt, a sweep of guidance values, one seed."""
+    values = [round(0.1 * i, 1) for i in range(jobs)]
+    block = "".join(f"  {k}: {v}\n" for k, v in run.items())
+    return (
+        f"version: 1\nname: {name}\ndefaults: {{megapixels: 0.25, aspect_ratio: '4:5'}}\n"
+        f"prompts:\n  - {{id: p, prompt: 'a lighthouse'}}\nsweep:\n  guidance: {values}\nseeds: [1]\n"
+        + (f"run:\n{block}" if block else "")
+    )
+
+
+@pytest.fixture
+async def api(aiohttp_server):  # type: ignore[no-untyped-def]
+    """`await api(knobs)` -> (Emulator, base URL), served on loopback."""
+
+    async def serve(knobs: _emulator.Knobs = FAST) -> tuple[_emulator.Emulator, str]:
+        emulator = _emulator.Emulator(knobs)
+        server = await aiohttp_server(emulator.app)
+        return emulator, str(server.make_url("")).rstrip("/")
+
+    return serve
+
+
+async def run_text(
+    text: str,
+    run_dir: Path,
+    base_url: str,
+    key: str = _emulator.DEFAULT_KEY,
+    policy: RetryPolicy = QUICK_RETRIES,
+    events: list[Event] | None = None,
+    deadline: float | None = None,
+    **settings: Any,
+) -> tuple[dict[str, Any], Stop]:
+    """Run a manifest text through the public core API, as `flux-batch run` does."""
+    plan = make_plan(loads(text, "m.yaml"))
+    resolved = RunSettings.resolve(plan.manifest.run, settings)
+    stop = Stop()
+    with RunDir.open(run_dir, text) as opened:
+        _, summary = await run_plan(
+            plan,
+            opened,
+            resolved,
+            base_url,
+            key,
+            stop,
+            (events.append if events is not None else lambda e: None),
+            policy,
+            deadline=deadline,
+        )
+    return summary, stop
+
+
+def records(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "records.jsonl"
+    return [_json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+class EmulatorProcess:
+    """`flux-batch emulator` in its own process, for tests that kill or signal the runner."""
+
+    def __init__(self, *flags: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "runner", "emulator", "--port", "0", *flags],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        self.url = line.split(" listening on ")[1].split()[0]
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/__stats", timeout=5) as answer:
+            stats: dict[str, Any] = _json.loads(answer.read())
+        return stats
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[Callable[..., EmulatorProcess]]:
+    started: list[EmulatorProcess] = []
+
+    def start(*flags: str) -> EmulatorProcess:
+        started.append(EmulatorProcess(*flags))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.close()

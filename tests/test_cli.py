@@ -23,9 +23,7 @@ def test_every_shipped_example_manifest_is_valid(cli) -> None:  # type: ignore[n
 
 
 def test_validate_reports_every_file_and_fails_if_any_is_bad(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    bad = write(
-        tmp_path / "bad.yaml", "version: 1\nname: b\nprompts:\n  - {id: a, prompt: c, params: {guidance: -1}}\n"
-    )
+    bad = write(tmp_path / "bad.yaml", "version: 1\nname: b\nprompts:\n  - {id: a, prompt: c, params: {guidance: -1}}\n")
     result = cli("validate", str(REPO / "manifests" / "example.yaml"), str(bad))
     assert result.code == 2
     assert "example.yaml: ok, 8 jobs" in result.out

@@ -51,14 +51,10 @@ def test_x_keys_are_ignored_and_hold_anchors() -> None:
 
 
 def test_problems_inside_merged_anchors_point_at_the_anchor_line() -> None:
-    text = (
-        "version: 1\nname: t\nx-look: &look\n  guidanse: 4\ndefaults:\n  <<: *look\nprompts:\n  - {id: a, prompt: c}\n"
-    )
+    text = "version: 1\nname: t\nx-look: &look\n  guidanse: 4\ndefaults:\n  <<: *look\nprompts:\n  - {id: a, prompt: c}\n"
     with pytest.raises(ManifestError) as caught:
         loads(text, "m.yaml")
-    assert [str(p) for p in caught.value.problems] == [
-        "m.yaml:4: defaults.guidanse: unknown field (did you mean 'guidance'?)"
-    ]
+    assert [str(p) for p in caught.value.problems] == ["m.yaml:4: defaults.guidanse: unknown field (did you mean 'guidance'?)"]
 
 
 def test_every_problem_is_reported_in_one_pass() -> None:
@@ -82,9 +78,7 @@ def test_every_problem_is_reported_in_one_pass() -> None:
 
 
 def test_prompt_level_image_prompt_joins_the_prompts_fields() -> None:
-    manifest = loads(
-        "version: 1\nname: t\nprompts:\n  - {id: a, prompt: c, image_prompt: images/x.png, params: {guidance: 2}}\n"
-    )
+    manifest = loads("version: 1\nname: t\nprompts:\n  - {id: a, prompt: c, image_prompt: images/x.png, params: {guidance: 2}}\n")
     assert manifest.prompts[0].fields == {"guidance": 2, "image_prompt": "images/x.png"}
 
 

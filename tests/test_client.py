@@ -1,0 +1,128 @@
+"""How every answer shape of SPEC.md section 1 is read: results, or the right ApiError."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from runner.client import asset_base_for, image_extension, parse_generation, parse_retry_after
+from runner.errors import ApiError
+from runner.pictures import draw
+
+RECORD = {
+    "uuid": "e4f5g6h7",
+    "model": "black-forest-labs/flux-dev",
+    "type": "IMAGE_GENERATOR",
+    "status": "SUCCESS",
+    "createdAt": "2025-01-15T10:50:00.000Z",
+    "aiRecordDetail": {"promptObject": {"prompt": "x"}, "resultObject": ["development/images/a.webp", "b.webp"]},
+}
+
+
+def answer(status: int, body: object, headers: dict[str, str] | None = None) -> ApiError:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    with pytest.raises(ApiError) as caught:
+        parse_generation(status, headers or {}, raw)
+    return caught.value
+
+
+def test_success_with_temporary_url_inside_or_beside_the_record() -> None:
+    inside = parse_generation(200, {}, json.dumps({"aiRecord": {**RECORD, "temporaryUrl": "https://s3/t"}}).encode())
+    beside = parse_generation(200, {}, json.dumps({"aiRecord": RECORD, "temporaryUrl": "https://s3/t"}).encode())
+    for generation in (inside, beside):
+        assert generation.results == ("development/images/a.webp", "b.webp")
+        assert generation.temporary_url == "https://s3/t"
+    assert inside.ai_record["uuid"] == "e4f5g6h7"
+
+
+def test_insufficient_credits_as_a_200() -> None:
+    record = {**RECORD, "aiRecordDetail": {"resultObject": {"code": "INSUFFICIENT_CREDITS", "message": "Not enough"}}}
+    error = answer(200, {"aiRecord": record})
+    assert (error.kind, error.stops_run, error.retryable) == ("credits", True, False)
+
+
+@pytest.mark.parametrize("status", [402, 403])
+def test_insufficient_credits_as_a_4xx(status: int) -> None:
+    error = answer(status, {"errorCode": "FORBIDDEN", "message": "You do not have enough credits"})
+    assert error.kind == "credits" and error.status == status
+
+
+def test_a_403_about_something_else_is_not_about_credits() -> None:
+    error = answer(403, {"errorCode": "FORBIDDEN", "message": "Feature disabled for this team"})
+    assert (error.kind, error.retryable) == ("http", False)
+
+
+def test_bad_key() -> None:
+    error = answer(401, {"errorCode": "UNAUTHORIZED", "message": "Invalid API key"})
+    assert (error.kind, error.stops_run) == ("auth", True)
+
+
+def test_rate_limit_with_retry_after() -> None:
+    error = answer(429, {"errorCode": "RATE_LIMIT_EXCEEDED", "message": "slow down"}, {"Retry-After": "7"})
+    assert (error.kind, error.retryable, error.retry_after) == ("http", True, 7.0)
+
+
+def test_cloudflare_page() -> None:
+    page = b"<!DOCTYPE html><html><head><title>api.1min.ai | 524: A timeout occurred</title></head></html>"
+    error = answer(524, page)
+    assert error.retryable and error.status == 524
+    assert error.message == "HTTP 524: an HTML page: api.1min.ai | 524: A timeout occurred"
+
+
+def test_non_json_and_malformed_200s_are_retryable() -> None:
+    assert answer(200, b"<html>oops</html>").kind == "invalid_response"
+    malformed = answer(200, {"aiRecord": {**RECORD, "aiRecordDetail": {"resultObject": []}}})
+    assert (malformed.kind, malformed.retryable) == ("invalid_response", True)
+    assert answer(200, {"something": "else"}).retryable
+
+
+def test_busy_provider_with_a_5xx_or_nothing_inside_is_retryable() -> None:
+    busy = "OpenAI service is a bit busy right now. Please try again shortly."
+    for details in (json.dumps({"response": {"status": 503, "data": {"detail": "overloaded"}}}), None):
+        body = {"errorCode": "EXTERNAL_API_RESPONSE_WITH_ERROR", "message": busy}
+        if details:
+            body["details"] = details
+        error = answer(400, body)
+        assert error.retryable and error.kind == "http"
+
+
+def test_busy_provider_with_a_4xx_inside_fails_with_the_real_cause() -> None:
+    details = {
+        "response": {
+            "status": 422,
+            "data": {"detail": "prompt_strength must be <= 1 (request 9f86d081884c7d659a2feaa0c55ad015)"},
+        },
+        "request": {"url": "https://internal.example/v1/predictions/abc", "headers": {"Authorization": "Token r8_x"}},
+    }
+    error = answer(400, {"errorCode": "EXTERNAL_API_RESPONSE_WITH_ERROR", "message": "busy", "details": json.dumps(details)})
+    assert (error.kind, error.retryable, error.status) == ("validation", False, 400)
+    assert error.message == "the provider refused the request (422): prompt_strength must be <= 1 (request <id>)"
+
+
+def test_missing_fields_lists_them() -> None:
+    details = json.dumps([{"field": "promptObject.prompt", "message": "prompt is required"}])
+    error = answer(400, {"errorCode": "MISSING_REQUIRED_FIELDS", "message": "Missing required fields", "details": details})
+    assert error.kind == "validation" and not error.retryable
+    assert "promptObject.prompt: prompt is required" in error.message
+
+
+def test_retry_after_as_seconds_or_http_date() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= (parse_retry_after(later) or 0) <= 30
+
+
+def test_images_are_checked_to_be_images() -> None:
+    data, _, _ = draw({"prompt": "x", "seed": 1}, 32)
+    assert image_extension(data) == "webp"
+    with pytest.raises(ApiError, match="not an image"):
+        image_extension(b"<Error>AccessDenied</Error>")
+
+
+def test_public_assets_of_the_real_api_are_on_its_cdn() -> None:
+    assert asset_base_for("https://api.1min.ai") == "https://asset.1min.ai"
+    assert asset_base_for("http://127.0.0.1:8080/") == "http://127.0.0.1:8080/asset"

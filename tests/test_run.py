@@ -1,0 +1,119 @@
+"""A whole run against the emulator over real sockets: images, records, concurrency, resume."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from runner import pictures, schemas
+from tests.conftest import FAST, REPO, manifest_text, records, run_text, write
+
+
+async def test_every_job_succeeds_with_real_images_and_valid_records(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server, url = await api(FAST.with_(max_side=None))
+    summary, stop = await run_text(manifest_text(6), tmp_path / "run", url, concurrency=3)
+    assert not stop.requested
+    assert summary["jobs"] == {
+        "total": 6, "done": 6, "pending": 0, "done_before": 0,
+        "submitted": 6, "succeeded": 6, "failed": 0, "fetched_again": 0,
+    }  # fmt: skip
+    lines = records(tmp_path / "run")
+    assert len(lines) == 6
+    validator = schemas.validator("record")
+    for line in lines:
+        assert list(validator.iter_errors(line)) == []
+        assert line["status"] == "success" and line["error"] is None
+        (name,) = line["files"]
+        with Image.open(tmp_path / "run" / name) as image:
+            assert image.format == "WEBP"
+            assert image.size == pictures.size_of(line["request"]["promptObject"]) == (448, 560)
+        assert line["aiRecord"]["aiRecordDetail"]["promptObject"] == line["request"]["promptObject"]
+    assert server.stats.as_dict()["generations"] == 6
+
+
+async def test_peak_in_flight_equals_the_concurrency_limit(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server, url = await api(FAST.with_(latency=(0.03, 0.06)))
+    await run_text(manifest_text(40), tmp_path / "run", url, concurrency=5)
+    assert server.stats.peak_in_flight == 5
+    assert len(records(tmp_path / "run")) == 40
+
+
+async def test_a_rerun_of_a_finished_run_dir_sends_nothing(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server, url = await api()
+    await run_text(manifest_text(5), tmp_path / "run", url)
+    requests_before = dict(server.stats.requests)
+    summary, _ = await run_text(manifest_text(5), tmp_path / "run", url)
+    assert server.stats.requests == requests_before
+    assert summary["jobs"]["done_before"] == 5 and summary["jobs"]["submitted"] == 0
+    assert len(records(tmp_path / "run")) == 5
+
+
+async def test_an_edited_manifest_runs_only_what_is_new(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server, url = await api()
+    await run_text(manifest_text(4), tmp_path / "run", url)
+    summary, _ = await run_text(manifest_text(6), tmp_path / "run", url)
+    assert summary["jobs"]["submitted"] == 2
+    assert server.stats.as_dict()["generations"] == 6
+
+
+async def test_the_api_key_appears_in_no_file_of_the_run_dir(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    secret = "sk-live-DO-NOT-LEAK-4f9c2a"
+    _, url = await api(FAST.with_(keys=frozenset({secret}), server_error=0.3, download_fail=0.2))
+    await run_text(manifest_text(10), tmp_path / "run", url, key=secret)
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert len(files) > 10
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), path
+
+
+def test_no_key_and_a_real_base_url_exits_2_and_says_what_to_do(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    manifest = write(tmp_path / "m.yaml", manifest_text(2))
+    result = cli("run", str(manifest))
+    assert result.code == 2
+    assert "ONEMIN_API_KEY is not set" in result.err
+    assert "--emulator" in result.err
+    assert not (tmp_path / "output").exists()
+
+
+def test_an_unreachable_base_url_is_a_clear_message(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ONEMIN_API_KEY", "k")
+    manifest = write(tmp_path / "m.yaml", manifest_text(2))
+    result = cli("run", str(manifest), "--base-url", "http://127.0.0.1:9", "--max-attempts", "1", "--no-progress")
+    assert result.code == 1
+    assert "cannot connect to http://127.0.0.1:9" in result.err
+    assert "Traceback" not in result.err
+    assert all(line["error"]["kind"] == "network" for line in records(tmp_path / "output" / "t"))
+
+
+def test_run_with_the_built_in_emulator_through_the_console_script(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "flux-batch"
+    done = subprocess.run(
+        [str(script), "run", str(REPO / "manifests" / "example.yaml"), "--emulator", "--out", "out"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "example: 8 of 8 jobs done (8 this run, 0 failed" in done.stdout
+    assert "images in out/images" in done.stdout
+    assert len(list((tmp_path / "out" / "images").rglob("*.webp"))) == 8
+    status = subprocess.run([str(script), "status", "out"], capture_output=True, text=True, cwd=tmp_path)
+    assert status.returncode == 0
+    assert "out: 8 jobs: 8 done, 0 failed, 0 pending" in status.stdout
+    assert done.stderr == ""  # no terminal: no bar, and a quick run prints no progress line
+
+
+def test_the_emulator_command_serves_on_loopback(emulator_process) -> None:  # type: ignore[no-untyped-def]
+    served = emulator_process("--latency", "0.01,0.02", "--credits", "3")
+    assert served.url.startswith("http://127.0.0.1:")
+    assert served.stats()["requests"] == {}
+
+
+def test_status_of_something_that_is_not_a_run_dir(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("status", str(tmp_path))
+    assert result.code == 2
+    assert "is not a run directory" in result.err
