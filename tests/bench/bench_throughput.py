@@ -1,0 +1,86 @@
+"""Throughput: flux-batch against the minimal client, same emulator, same 2,000 jobs."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+JOBS = 2000
+LEVELS = ((16, None), (64, 0.95), (256, 0.80))  # concurrency, SPEC.md target ratio
+RUNS = 3
+
+
+def manifest(path: Path) -> Path:
+    guidance = [round(0.5 + i * 0.25, 2) for i in range(40)]
+    path.write_text(
+        "version: 1\nname: bench\ndefaults: {megapixels: 0.25, aspect_ratio: '1:1'}\n"
+        "prompts:\n  - {id: p, prompt: 'a benchmark picture'}\n"
+        f"sweep:\n  guidance: {guidance}\n  num_inference_steps: {list(range(1, 51))}\nseeds: [1]\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def timed(argv: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child) of one whole process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def run() -> list[tuple[str, str, str, bool]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        source = manifest(root / "bench.yaml")
+        listing = root / "jobs.jsonl"
+        with open(listing, "w") as out:
+            subprocess.run([sys.executable, "-m", "runner", "plan", "--json", str(source)], stdout=out, check=True)
+        emulator = subprocess.Popen(
+            [sys.executable, "-m", "runner", "emulator", "--port", "0", "--latency", "0.05,0.05", "--max-side", "16"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert emulator.stdout is not None
+            url = emulator.stdout.readline().split(" listening on ")[1].split()[0]
+            for concurrency, target in LEVELS:
+                ours, theirs, cpu = [], [], []
+                for attempt in range(RUNS):
+                    out = root / f"c{concurrency}-{attempt}"
+                    wall, _ = timed(
+                        [sys.executable, "-m", "tests.bench.baseline", url, str(listing), str(concurrency), str(out / "b")]
+                    )
+                    theirs.append(wall)
+                    wall, used = timed(
+                        [sys.executable, "-m", "runner", "run", str(source), "--base-url", url, "--out", str(out / "f"),
+                         "--concurrency", str(concurrency), "--no-progress"]
+                    )  # fmt: skip
+                    ours.append(wall)
+                    cpu.append(used)
+                ratio = min(theirs) / min(ours)
+                ok = target is None or ratio >= target
+                rows.append(
+                    (
+                        f"run {JOBS} jobs, concurrency {concurrency}",
+                        f"{min(ours):.2f} s vs {min(theirs):.2f} s = {ratio:.2f}",
+                        f">= {target} of baseline" if target else "(reported)",
+                        ok,
+                    )
+                )
+                rows.append((f"  CPU per job, concurrency {concurrency}", f"{min(cpu) / JOBS * 1000:.2f} ms", "", True))
+        finally:
+            emulator.terminate()
+            emulator.wait()
+            if emulator.stdout:
+                emulator.stdout.close()
+    return rows
