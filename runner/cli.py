@@ -16,7 +16,6 @@ from typing import Any, TextIO
 
 from runner import __version__
 from runner.cli_emulator import add_knob_flags, knobs_from, serve_emulator
-from runner.cli_run import run_command, status_command
 from runner.errors import FluxBatchError, ManifestError, RunLocked, UsageError
 from runner.manifest import load
 from runner.plan import Plan, make_plan
@@ -123,10 +122,14 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from runner.cli_run import run_command  # aiohttp and friends only for the verbs that use them
+
     return run_command(args)
 
 
 def _status(args: argparse.Namespace) -> int:
+    from runner.cli_run import status_command
+
     return status_command(Path(args.run_dir), as_json=args.json)
 
 

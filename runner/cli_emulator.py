@@ -9,7 +9,7 @@ import sys
 from dataclasses import fields
 from typing import Any
 
-from runner.emulator import DEFAULT_KEY, Knobs, start
+from runner.knobs import DEFAULT_KEY, Knobs
 
 
 def add_knob_flags(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +45,8 @@ def knobs_from(args: argparse.Namespace) -> Knobs:
 
 
 def serve_emulator(knobs: Knobs, port: int) -> int:
+    from runner.emulator import start  # the server's imports only when serving
+
     async def serve() -> None:
         _, runner, url = await start(knobs, port=port)
         print(f"emulator of the 1min.ai API listening on {url} (API key: {DEFAULT_KEY}); Ctrl-C stops it", flush=True)

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from runner import emulator
 from runner.errors import UsageError
 from runner.execute import Stop, run_plan
+from runner.knobs import DEFAULT_KEY, Knobs
 from runner.manifest import load
 from runner.plan import Plan, make_plan
 from runner.progress import Progress
@@ -114,7 +114,9 @@ async def _run(
     try:
         base_url = target.base_url
         if base_url is None:
-            _, served, base_url = await emulator.start(emulator.Knobs())
+            from runner.emulator import start  # Pillow and the server only with --emulator
+
+            _, served, base_url = await start(Knobs())
         _, summary = await run_plan(plan, run_dir, settings, base_url, target.api_key, stop, progress, deadline=deadline)
         return summary
     finally:
@@ -127,13 +129,13 @@ async def _run(
 def _target(settings: RunSettings, use_emulator: bool) -> Target:
     if use_emulator:
         # The real key never goes to the emulator: it has its own.
-        return Target(None, emulator.DEFAULT_KEY)
+        return Target(None, DEFAULT_KEY)
     base_url = settings.base_url or os.environ.get("ONEMIN_BASE_URL") or DEFAULT_BASE_URL
     key = os.environ.get(KEY_VARIABLE, "")
     if key:
         return Target(base_url, key)
     if _is_loopback(base_url):
-        return Target(base_url, emulator.DEFAULT_KEY)  # an emulator started with `flux-batch emulator`
+        return Target(base_url, DEFAULT_KEY)  # an emulator started with `flux-batch emulator`
     raise UsageError(
         f"{KEY_VARIABLE} is not set, so {base_url} cannot be used.\n"
         f"  Set it to your 1min.ai API key:  export {KEY_VARIABLE}=...\n"

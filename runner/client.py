@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+from fastjsonschema import JsonSchemaException
 from PIL import Image, UnidentifiedImageError
 
 from runner import schemas
@@ -143,11 +144,11 @@ def parse_generation(status: int, headers: Any, body: bytes, running_ok: bool = 
     result = detail.get("resultObject") if isinstance(detail, dict) else None
     if isinstance(result, dict) and _CREDITS.search(f"{result.get('code', '')} {result.get('message', '')}"):
         raise ApiError("credits", f"the account is out of credits: {result.get('message') or result.get('code')}", status=status)
-    errors = list(schemas.validator("ai-record").iter_errors(answer))
-    if errors:
-        where = "/".join(map(str, errors[0].absolute_path)) or "the answer"
-        message = f"malformed answer ({where}: {errors[0].message[:200]})"
-        raise ApiError("invalid_response", message, status=status, retryable=True)
+    try:
+        schemas.compiled("ai-record")(answer)
+    except JsonSchemaException as exc:
+        message = f"malformed answer ({str(exc).removeprefix('data.')[:200]})"
+        raise ApiError("invalid_response", message, status=status, retryable=True) from exc
     assert isinstance(record, dict) and isinstance(detail, dict)
     if record["status"] == "FAILURE":
         raise ApiError("http", f"the API reports the generation failed: {_clean(str(detail.get('error', '')))}", status=status)
@@ -260,7 +261,7 @@ def parse_retry_after(value: str | None) -> float | None:
 def image_extension(data: bytes) -> str:
     """The file extension of an image in `data`; ApiError(kind="download") if it is not one."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=list(_IMAGE_TYPES)) as image:
             image.verify()
             kind = image.format or ""
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

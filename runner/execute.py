@@ -335,7 +335,7 @@ async def run_plan(
     """Run every job of `plan` that `run_dir` does not hold yet; write summary.json."""
     index = run_dir.index
     skip = index.done | index.unfetched.keys()
-    done_before = sum(1 for job_id in plan.job_ids() if job_id in index.done)
+    done_before = sum(1 for job_id in plan.job_ids() if job_id in index.done) if index.done else 0
     pending = (job for job in plan.jobs() if job.job_id not in skip)
     on_event(Event("planned", count=plan.total - done_before))
     policy = policy or RetryPolicy(max_attempts=settings.max_attempts)

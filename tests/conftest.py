@@ -56,13 +56,14 @@ from typing import Any  # noqa: E402
 
 from runner import emulator as _emulator  # noqa: E402
 from runner.execute import Event, Stop, run_plan  # noqa: E402
+from runner.knobs import DEFAULT_KEY, Knobs  # noqa: E402
 from runner.manifest import loads  # noqa: E402
 from runner.pacing import RetryPolicy  # noqa: E402
 from runner.plan import make_plan  # noqa: E402
 from runner.settings import RunSettings  # noqa: E402
 from runner.store import RunDir  # noqa: E402
 
-FAST = _emulator.Knobs(latency=(0.005, 0.02), max_side=64, retry_after=0.05)
+FAST = Knobs(latency=(0.005, 0.02), max_side=64, retry_after=0.05)
 QUICK_RETRIES = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
 
 
@@ -81,7 +82,7 @@ def manifest_text(jobs: int, name: str = "t", **run: Any) -> str:
 async def api(aiohttp_server):  # type: ignore[no-untyped-def]
     """`await api(knobs)` -> (Emulator, base URL), served on loopback."""
 
-    async def serve(knobs: _emulator.Knobs = FAST) -> tuple[_emulator.Emulator, str]:
+    async def serve(knobs: Knobs = FAST) -> tuple[_emulator.Emulator, str]:
         emulator = _emulator.Emulator(knobs)
         server = await aiohttp_server(emulator.app)
         return emulator, str(server.make_url("")).rstrip("/")
@@ -93,7 +94,7 @@ async def run_text(
     text: str,
     run_dir: Path,
     base_url: str,
-    key: str = _emulator.DEFAULT_KEY,
+    key: str = DEFAULT_KEY,
     policy: RetryPolicy = QUICK_RETRIES,
     events: list[Event] | None = None,
     deadline: float | None = None,

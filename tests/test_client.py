@@ -126,3 +126,35 @@ def test_images_are_checked_to_be_images() -> None:
 def test_public_assets_of_the_real_api_are_on_its_cdn() -> None:
     assert asset_base_for("https://api.1min.ai") == "https://asset.1min.ai"
     assert asset_base_for("http://127.0.0.1:8080/") == "http://127.0.0.1:8080/asset"
+
+
+ANSWERS = [
+    {"aiRecord": RECORD},
+    {"aiRecord": {**RECORD, "temporaryUrl": "https://s3/t"}, "temporaryUrl": "https://s3/t"},
+    {"aiRecord": {**RECORD, "status": "PROCESSING", "aiRecordDetail": {"resultObject": []}}},
+    {"aiRecord": {**RECORD, "aiRecordDetail": {"resultObject": []}}},
+    {"aiRecord": {**RECORD, "aiRecordDetail": {"resultObject": [""]}}},
+    {"aiRecord": {**RECORD, "aiRecordDetail": {}}},
+    {"aiRecord": {**RECORD, "status": "DONE"}},
+    {"aiRecord": {**RECORD, "uuid": ""}},
+    {"aiRecord": {**RECORD, "temporaryUrl": 5}},
+    {"aiRecord": "nope"},
+    {"something": "else"},
+    [],
+]
+
+
+@pytest.mark.parametrize("answer", ANSWERS)
+def test_the_compiled_answer_schema_agrees_with_jsonschema(answer: object) -> None:
+    """Answers are checked by fastjsonschema for speed; it must judge as jsonschema does."""
+    from fastjsonschema import JsonSchemaException
+
+    from runner import schemas
+
+    reference = schemas.validator("ai-record").is_valid(answer)
+    try:
+        schemas.compiled("ai-record")(answer)
+        fast = True
+    except JsonSchemaException:
+        fast = False
+    assert fast == reference
