@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,12 +21,13 @@ from runner.errors import FluxBatchError, ManifestError, RunLocked, UsageError
 from runner.manifest import load
 from runner.plan import Plan, make_plan
 from runner.settings import RunSettings
-from runner.store import read_success_ids
+from runner.store import read_index
 from runner.template import render
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 # Before any image has been made in a run dir, plan assumes this much time per image.
 ASSUMED_SECONDS_PER_IMAGE = 30.0
+LARGE_PLAN = 10_000  # plan warns above this many jobs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-jobs", type=int, metavar="N", help="submit at most N new jobs in this invocation")
     run.add_argument("--deadline", metavar="DURATION|TIME", help="stop dispatching after e.g. 8h, or at e.g. 06:30")
     run.add_argument("--base-url", metavar="URL", help="API address (default: $ONEMIN_BASE_URL, else the real API)")
+    run.add_argument("--order", choices=["manifest", "interleave", "shuffle"], help="dispatch order (default manifest)")
+    run.add_argument("--credits-per-image", type=float, metavar="C", help="what one image costs, for --max-credits")
+    run.add_argument("--max-credits", type=float, metavar="C", help="spend at most C credits in this invocation")
+    run.add_argument("--on-finish", metavar="CMD", help="run CMD with the path of summary.json when the run ends")
     run.add_argument(
         "--async-mode",
         action="store_true",
@@ -115,9 +121,16 @@ def _plan(args: argparse.Namespace) -> int:
         return _print_jobs(plan, sys.stdout)
     settings = RunSettings.resolve(plan.manifest.run, {"out": args.out})
     run_dir = Path(settings.out or Path("output") / plan.manifest.name)
-    done = read_success_ids(run_dir)
-    held = sum(1 for job_id in plan.job_ids() if job_id in done) if done else 0
-    print(_describe_plan(plan, settings, run_dir, held))
+    index = read_index(run_dir)
+    held = sum(1 for job_id in plan.job_ids() if job_id in index.done) if index.done else 0
+    print(_describe_plan(plan, settings, run_dir, held, index.latencies))
+    if plan.total > LARGE_PLAN:
+        cost = f" and about {plan.total * settings.credits_per_image:,.0f} credits" if settings.credits_per_image else ""
+        print(
+            f"flux-batch: warning: {plan.manifest.path} makes {plan.total:,} jobs{cost}; "
+            "check the grid is what you mean, and consider --max-jobs or --max-credits",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -148,7 +161,7 @@ def _print_jobs(plan: Plan, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _describe_plan(plan: Plan, settings: RunSettings, run_dir: Path, held: int) -> str:
+def _describe_plan(plan: Plan, settings: RunSettings, run_dir: Path, held: int, latencies: Sequence[float]) -> str:
     manifest = plan.manifest
     rows: list[tuple[str, str]] = []
     for prompt in plan.prompts:
@@ -165,26 +178,34 @@ def _describe_plan(plan: Plan, settings: RunSettings, run_dir: Path, held: int) 
     rows.append(("total", _count(plan.total, "job")))
     pending = plan.total - held
     rows.append(("run dir", f"{run_dir}: {held} done, {pending} to run"))
-    rows.append(("estimate", _estimate(pending, settings)))
+    rows.append(("estimate", _estimate(pending, settings, latencies)))
+    if settings.credits_per_image:
+        cost = f"about {pending * settings.credits_per_image:,.0f} credits at {render(settings.credits_per_image)} an image"
+        if settings.credit_cap_jobs is not None and settings.credit_cap_jobs < pending:
+            cost += f"; --max-credits {render(settings.max_credits or 0)} allows {settings.credit_cap_jobs} jobs a run"
+        rows.append(("cost", cost))
     width = max(len(label) for label, _ in rows) + 2
     lines = [f"plan for {manifest.name} ({manifest.path})", "prompts"]
     lines += [f"{label:<{width}}{value}".rstrip() for label, value in rows]
     return "\n".join(lines)
 
 
-def _estimate(pending: int, settings: RunSettings) -> str:
+def _estimate(pending: int, settings: RunSettings, latencies: Sequence[float]) -> str:
     if pending == 0:
         return "nothing to run"
-    seconds = math.ceil(pending / settings.concurrency) * ASSUMED_SECONDS_PER_IMAGE
+    if latencies:
+        per_image = statistics.median(latencies)
+        basis = f"the median of {len(latencies):,} images made here, {per_image:.1f} s"
+    else:
+        per_image = ASSUMED_SECONDS_PER_IMAGE
+        basis = f"assuming ~{per_image:.0f} s an image"
+    seconds = math.ceil(pending / settings.concurrency) * per_image
     limit = ""
     if settings.requests_per_minute:
         paced = pending / settings.requests_per_minute * 60
         if paced > seconds:
             seconds, limit = paced, f", paced at {render(settings.requests_per_minute)} requests a minute"
-    return (
-        f"about {_duration(seconds)} at concurrency {settings.concurrency}{limit}, "
-        f"assuming ~{ASSUMED_SECONDS_PER_IMAGE:.0f} s an image"
-    )
+    return f"about {_duration(seconds)} at concurrency {settings.concurrency}{limit}, {basis}"
 
 
 def _duration(seconds: float) -> str:

@@ -11,8 +11,11 @@ import asyncio
 import ipaddress
 import json
 import os
+import shlex
 import signal
+import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,13 +23,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runner.errors import UsageError
-from runner.execute import Stop, run_plan
+from runner.execute import Event, Stop, run_plan
 from runner.knobs import DEFAULT_KEY, Knobs
 from runner.manifest import load
 from runner.plan import Plan, make_plan
-from runner.progress import Progress
+from runner.progress import Progress, RunLog, fan_out
 from runner.settings import DEFAULT_BASE_URL, RunSettings, deadline_at
-from runner.store import SUMMARY, RunDir, read_index
+from runner.store import LOG, SUMMARY, RunDir, read_index
 
 EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -56,31 +59,66 @@ def run_command(args: argparse.Namespace) -> int:
         "deadline": args.deadline,
         "base_url": args.base_url,
         "async_mode": args.async_mode,
+        "order": args.order,
+        "credits_per_image": args.credits_per_image,
+        "max_credits": args.max_credits,
+        "on_finish": args.on_finish,
     }
     settings = RunSettings.resolve(plan.manifest.run, flags)
     target = _target(settings, args.emulator)
     deadline = deadline_at(settings.deadline, datetime.now().astimezone()).timestamp() if settings.deadline else None
     run_dir_path = Path(settings.out or Path("output") / plan.manifest.name)
     with RunDir.open(run_dir_path, plan.manifest.text) as run_dir:
+        log = RunLog(run_dir.path / LOG)
+        log.write(f"run of {plan.manifest.path} ({plan.total} jobs) against {target.base_url or 'the built-in emulator'}")
         for note in run_dir.notes:
             print(f"flux-batch: {note}", file=sys.stderr)
+            log.write(note)
         progress = Progress(enabled=not args.no_progress)
         stop = Stop()
         received: list[signal.Signals] = []
         try:
-            summary = asyncio.run(_run(plan, run_dir, settings, target, stop, progress, deadline, received))
+            summary = asyncio.run(_run(plan, run_dir, settings, target, stop, fan_out(progress, log), deadline, received))
         except asyncio.CancelledError:
             progress.close()
+            log.write("abandoned the jobs in flight at a second signal")
+            log.close()
             print("flux-batch: stopped at once; jobs in flight were abandoned and will run again", file=sys.stderr)
             return EXIT_SIGNAL[received[-1]] if received else 130
         progress.close()
+        code = _exit_code(stop, received, summary)
+        if stop.requested and stop.reason not in ("auth", "credits"):  # those were logged as they happened
+            log.write(f"STOP: {stop.message}")
+        log.write(f"finished with exit code {code}: {json.dumps(summary['jobs'])}")
+        log.close()
     _report(plan, run_dir_path, summary)
+    if stop.requested and stop.reason != "signal":
+        print(f"flux-batch: stopped early: {stop.message}. {_advice(stop.reason)}", file=sys.stderr)
+    if settings.on_finish:
+        _on_finish(settings.on_finish, run_dir_path / SUMMARY, code)
+    return code
+
+
+def _exit_code(stop: Stop, received: list[signal.Signals], summary: dict[str, Any]) -> int:
     if stop.reason == "signal":
         return EXIT_SIGNAL[received[0]]
     if stop.requested:
-        print(f"flux-batch: stopped early: {stop.message}. {_advice(stop.reason)}", file=sys.stderr)
         return EXIT_STOPPED
     return EXIT_OK if summary["jobs"]["pending"] == 0 else EXIT_FAILED
+
+
+def _on_finish(command: str, summary: Path, code: int) -> None:
+    """Run the user's notification command; its failure is reported, never fatal."""
+    argv = [*shlex.split(command), str(summary)]
+    environment = {**os.environ, "FLUX_BATCH_SUMMARY": str(summary), "FLUX_BATCH_EXIT_CODE": str(code)}
+    environment.pop(KEY_VARIABLE, None)  # a notification hook has no business with the API key
+    try:
+        finished = subprocess.run(argv, env=environment, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        print(f"flux-batch: --on-finish command could not run: {exc}", file=sys.stderr)
+        return
+    if finished.returncode != 0:
+        print(f"flux-batch: --on-finish command exited with {finished.returncode}", file=sys.stderr)
 
 
 async def _run(
@@ -89,7 +127,7 @@ async def _run(
     settings: RunSettings,
     target: Target,
     stop: Stop,
-    progress: Progress,
+    on_event: Callable[[Event], None],
     deadline: float | None,
     received: list[signal.Signals],
 ) -> dict[str, Any]:
@@ -117,7 +155,7 @@ async def _run(
             from runner.emulator import start  # Pillow and the server only with --emulator
 
             _, served, base_url = await start(Knobs())
-        _, summary = await run_plan(plan, run_dir, settings, base_url, target.api_key, stop, progress, deadline=deadline)
+        _, summary = await run_plan(plan, run_dir, settings, base_url, target.api_key, stop, on_event, deadline=deadline)
         return summary
     finally:
         if served is not None:

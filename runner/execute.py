@@ -105,6 +105,7 @@ class Pool:
     sleep: Sleep = asyncio.sleep
     outcome: Outcome = field(default_factory=Outcome)
     capped: bool = False  # max_jobs reached with jobs left over
+    cap_reason: str = "the --max-jobs cap"
 
     async def run(self, jobs: Iterator[Job], unfetched: Iterable[dict[str, Any]] = ()) -> Outcome:
         """Fetch what earlier runs paid for, then run `jobs`, until done or stopped."""
@@ -114,7 +115,7 @@ class Pool:
             for n in range(2 * self.pacer.concurrency):
                 group.create_task(self._worker(work), name=f"worker-{n}")
         if self.capped:
-            self.stop.request("max_jobs", f"{self.max_jobs} new jobs submitted, the --max-jobs cap")
+            self.stop.request("max_jobs", f"{self.max_jobs} new jobs submitted, {self.cap_reason}")
         self.outcome.finished = time.time()
         return self.outcome
 
@@ -334,10 +335,9 @@ async def run_plan(
 ) -> tuple[Outcome, dict[str, Any]]:
     """Run every job of `plan` that `run_dir` does not hold yet; write summary.json."""
     index = run_dir.index
-    skip = index.done | index.unfetched.keys()
-    done_before = sum(1 for job_id in plan.job_ids() if job_id in index.done) if index.done else 0
-    pending = (job for job in plan.jobs() if job.job_id not in skip)
-    on_event(Event("planned", count=plan.total - done_before))
+    pending = plan.jobs(settings.order, skip=index.done | index.unfetched.keys())
+    # For the progress bar only; the summary counts exactly, after the run, off the start-up path.
+    on_event(Event("planned", count=max(0, plan.total - len(index.done))))
     policy = policy or RetryPolicy(max_attempts=settings.max_attempts)
     # The pool, not the connector, limits concurrency: downloads must not queue behind POSTs.
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
@@ -350,12 +350,20 @@ async def run_plan(
             policy=policy,
             stop=stop,
             on_event=on_event,
-            max_jobs=settings.max_jobs,
+            max_jobs=settings.job_cap,
+            cap_reason=_cap_reason(settings),
             deadline=deadline,
             async_mode=settings.async_mode,
             poll_timeout=settings.request_timeout,
         )
         outcome = await pool.run(pending, list(index.unfetched.values()))
+    done_before = sum(1 for job_id in plan.job_ids() if job_id in index.done) if index.done else 0
     summary = summarize(outcome, plan.total, done_before, stop)
     run_dir.write_summary(summary)
     return outcome, summary
+
+
+def _cap_reason(settings: RunSettings) -> str:
+    if settings.credit_cap_jobs is not None and settings.credit_cap_jobs == settings.job_cap:
+        return f"the --max-credits cap of {settings.max_credits:g} at {settings.credits_per_image:g} an image"
+    return "the --max-jobs cap"

@@ -7,10 +7,14 @@ texts, never the jobs, so a million-job manifest plans in constant memory.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import json
-from collections.abc import Iterator, Mapping
+import math
+import random
+from array import array
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,15 +85,69 @@ class Plan:
     def total(self) -> int:
         return sum(self.count(p) for p in self.prompts)
 
-    def jobs(self) -> Iterator[Job]:
-        request_head = {"type": FEATURE_TYPE, "model": MODEL}
-        for prompt, var_values, point, seed, prompt_object in self._expand():
-            axes = {**var_values, **point, "seed": seed}
-            yield Job(job_id(prompt_object), prompt.spec.id, axes, {**request_head, "promptObject": prompt_object})
+    def jobs(self, order: str = "manifest", skip: Container[str] = frozenset()) -> Iterator[Job]:
+        """Every job once, in `order`: "manifest" (prompt by prompt, as written), "interleave"
+        (prompts in turn, each spreading over its grid) or "shuffle" (a seeded permutation).
+
+        The last two keep a run cut short by a cap a fair sample of the prompts and the grid.
+        Ids in `skip` are left out before their Job is built, which makes resuming cheap.
+        """
+        if order == "manifest":
+            for prompt, var_values, point, seed, prompt_object in self._expand():
+                identity = job_id(prompt_object)
+                if identity not in skip:
+                    yield self._job(prompt, var_values, point, seed, prompt_object, identity)
+            return
+        for job in self._reordered(order):
+            if job.job_id not in skip:
+                yield job
+
+    def _reordered(self, order: str) -> Iterator[Job]:
+        if order == "interleave":
+            counts = [self.count(p) for p in self.prompts]
+            strides = [_spreading_stride(n) for n in counts]
+            for rank in range(max(counts, default=0)):
+                for index, n in enumerate(counts):
+                    if rank < n:
+                        yield self.job_at(index, rank * strides[index] % n)
+        elif order == "shuffle":
+            # 8 bytes a job, not a Job a job: a million-job shuffle holds 8 MB.
+            indices = array("Q", range(self.total))
+            random.Random(f"flux-batch/shuffle/{self.manifest.seed_base}").shuffle(indices)
+            starts = list(itertools.accumulate((self.count(p) for p in self.prompts), initial=0))
+            for flat in indices:
+                prompt_index = bisect.bisect_right(starts, flat) - 1
+                yield self.job_at(prompt_index, flat - starts[prompt_index])
+        else:
+            raise ValueError(f"unknown order {order!r}")
+
+    def job_at(self, prompt_index: int, k: int) -> Job:
+        """Job number `k` of prompt `prompt_index` in manifest order, computed directly."""
+        prompt = self.prompts[prompt_index]
+        rest, seed_index = divmod(k, len(self.seeds))
+        text_index, point_index = divmod(rest, self.grid_size)
+        var_values, text = prompt.texts[text_index]
+        point = self._point(point_index)
+        seed = self.seeds[seed_index]
+        prompt_object = {"prompt": text, **prompt.base, **point, "seed": seed}
+        return self._job(prompt, var_values, point, seed, prompt_object)
 
     def job_ids(self) -> Iterator[str]:
         for *_, prompt_object in self._expand():
             yield job_id(prompt_object)
+
+    def _job(
+        self,
+        prompt: PromptPlan,
+        var_values: dict[str, Scalar],
+        point: dict[str, Any],
+        seed: int,
+        prompt_object: dict[str, Any],
+        identity: str | None = None,
+    ) -> Job:
+        axes = {**var_values, **point, "seed": seed}
+        request = {"type": FEATURE_TYPE, "model": MODEL, "promptObject": prompt_object}
+        return Job(identity or job_id(prompt_object), prompt.spec.id, axes, request)
 
     def _expand(self) -> Iterator[tuple[PromptPlan, dict[str, Scalar], dict[str, Any], int, dict[str, Any]]]:
         for prompt in self.prompts:
@@ -107,6 +165,31 @@ class Plan:
             swept = dict(zip(sweep_names, point, strict=True))
             for row in zip_rows:
                 yield {**swept, **dict(zip(zip_names, row, strict=True))}
+
+    def _point(self, index: int) -> dict[str, Any]:
+        """Grid point `index` in the order `_grid` yields them: zip rows fastest, then the
+        last sweep list, as itertools.product does."""
+        zip_length = len(self.manifest.zip[0][1]) if self.manifest.zip else 1
+        index, row = divmod(index, zip_length)
+        point: dict[str, Any] = {}
+        for name, values in reversed(self.manifest.sweep):
+            index, position = divmod(index, len(values))
+            point[name] = values[position]
+        point = dict(reversed(point.items()))
+        for name, values in self.manifest.zip:
+            point[name] = values[row]
+        return point
+
+
+def _spreading_stride(n: int) -> int:
+    """A step coprime to n near n / golden ratio: k * step mod n visits 0..n-1 once each,
+    and any first few visits lie spread over the whole range."""
+    if n <= 2:
+        return 1
+    step = max(1, round(n / 1.618033988749895))
+    while math.gcd(step, n) != 1:
+        step += 1
+    return step
 
 
 def make_plan(manifest: Manifest) -> Plan:

@@ -1,12 +1,16 @@
-"""What the user sees while a run goes: a tqdm bar on a terminal, else a line every 10 s.
+"""What a run tells while it goes: a tqdm bar on a terminal, else a line every 10 s on stderr;
+and, for unattended runs, RUN_DIR/run.log with every retry, failure and stop.
 
-Fed by the worker pool's events; the core never prints.
+Both are fed by the worker pool's events; the core never prints.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -17,11 +21,12 @@ LINE_EVERY_S = 10.0
 
 
 class Progress:
-    def __init__(self, enabled: bool = True, stream: TextIO | None = None) -> None:
+    def __init__(self, enabled: bool = True, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream or sys.stderr
         self.total = 0
         self.done = self.failed = self.retries = 0
-        self._started = time.monotonic()
+        self._clock = clock
+        self._started = clock()
         self._last_line = self._started
         self._enabled = enabled
         self._bar: tqdm[Any] | None = None
@@ -41,7 +46,7 @@ class Progress:
             if self._bar is not None:
                 self._bar.update(1)
                 self._bar.set_postfix(failed=self.failed, retries=self.retries, refresh=False)
-            elif self._enabled and time.monotonic() - self._last_line >= LINE_EVERY_S:
+            elif self._enabled and self._clock() - self._last_line >= LINE_EVERY_S:
                 self._line()
 
     def close(self) -> None:
@@ -49,7 +54,7 @@ class Progress:
             self._bar.close()
 
     def _line(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._last_line = now
         finished = self.done + self.failed
         rate = finished / max(now - self._started, 1e-9)
@@ -61,3 +66,37 @@ class Progress:
             file=self.stream,
             flush=True,
         )
+
+
+class RunLog:
+    """RUN_DIR/run.log: one timestamped line per thing worth reading the morning after."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "a", encoding="utf-8")
+
+    def write(self, text: str) -> None:
+        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        self._file.write(f"{stamp} {text}\n")
+        self._file.flush()
+
+    def __call__(self, event: Event) -> None:
+        job = f"{event.job.prompt_id}/{event.job.job_id}" if event.job else ""
+        if event.kind == "planned":
+            self.write(f"{event.count} jobs to run")
+        elif event.kind == "retry" and event.error:
+            self.write(f"retry {job} after attempt {event.attempt}: {event.error.kind}: {event.error.message}")
+        elif event.kind == "failed" and event.error:
+            self.write(f"FAILED {job} after {event.attempt} attempt(s): {event.error.kind}: {event.error.message}")
+        elif event.kind == "stop":
+            self.write(f"STOP: {event.message}")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def fan_out(*consumers: Callable[[Event], None]) -> Callable[[Event], None]:
+    def deliver(event: Event) -> None:
+        for consume in consumers:
+            consume(event)
+
+    return deliver

@@ -30,6 +30,22 @@ class RunSettings:
     deadline: str | None = None
     base_url: str | None = None
     async_mode: bool = False
+    order: str = "manifest"
+    credits_per_image: float | None = None
+    max_credits: float | None = None
+    on_finish: str | None = None
+
+    @property
+    def credit_cap_jobs(self) -> int | None:
+        """How many new jobs --max-credits allows; None without a credit cap."""
+        if self.max_credits is None or self.credits_per_image is None:
+            return None
+        return int(self.max_credits // self.credits_per_image)
+
+    @property
+    def job_cap(self) -> int | None:
+        caps = [cap for cap in (self.max_jobs, self.credit_cap_jobs) if cap is not None]
+        return min(caps) if caps else None
 
     @classmethod
     def resolve(cls, manifest_run: Mapping[str, Any], flags: Mapping[str, Any]) -> RunSettings:
@@ -43,7 +59,13 @@ class RunSettings:
         if problems:
             raise UsageError("\n".join(problems))
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in {**manifest_run, **given}.items() if k in known})
+        settings = cls(**{k: v for k, v in {**manifest_run, **given}.items() if k in known})
+        if settings.max_credits is not None and settings.credits_per_image is None:
+            raise UsageError(
+                "--max-credits needs the price of an image: set run: {credits_per_image: N} in the manifest "
+                "(or --credits-per-image N)"
+            )
+        return settings
 
 
 _DURATION_PART = re.compile(r"([0-9]+)([smhd])")

@@ -4,7 +4,8 @@
     RUN_DIR/manifest.yaml         the manifest as last run; manifest.history.yaml keeps every one
     RUN_DIR/records.jsonl         one line per job outcome, appended by one writer, fsynced
     RUN_DIR/images/<prompt>/<job_id>[-N].<ext>   written to a temp name, fsynced, renamed
-    RUN_DIR/summary.json          the last invocation's counts and timings
+    RUN_DIR/summary.json          the last invocation's counts and timings; summary.history.jsonl all
+    RUN_DIR/run.log               what happened, line by line, for unattended runs
 
 Durability order for a success: image fsynced and renamed, its directory fsynced, then the
 records line written and fsynced. Only then does the job count as done, so a crash at any
@@ -29,11 +30,14 @@ from runner.errors import RunLocked
 
 RECORDS = "records.jsonl"
 SUMMARY = "summary.json"
+SUMMARY_HISTORY = "summary.history.jsonl"
+LOG = "run.log"
 MANIFEST = "manifest.yaml"
 HISTORY = "manifest.history.yaml"
 LOCK = ".lock"
 _TEMP_MARK = ".partial-"
 # Lines this writer makes start like this; matching it avoids parsing 100,000 aiRecords to resume.
+_ELAPSED = re.compile(rb'"elapsed_s": ([0-9.]+)\}\s*$')
 _SUCCESS_PREFIX = re.compile(rb'^\{"job_id": "([0-9a-f]{16})", "prompt_id": "[A-Za-z0-9._-]{1,64}", "status": "success"')
 
 
@@ -44,6 +48,7 @@ class RecordIndex:
     done: set[str] = field(default_factory=set)
     unfetched: dict[str, dict[str, Any]] = field(default_factory=dict)  # job_id -> failed line of a paid image
     failed: dict[str, str] = field(default_factory=dict)  # job_id -> error kind, while not done
+    latencies: list[float] = field(default_factory=list)  # elapsed_s of every success line
     lines: int = 0
 
     def _succeeded(self, job_id: str) -> None:
@@ -56,6 +61,9 @@ class RecordIndex:
         fast = _SUCCESS_PREFIX.match(raw)
         if fast and raw.rstrip().endswith(b"}"):
             self._succeeded(fast.group(1).decode())
+            elapsed = _ELAPSED.search(raw, max(0, len(raw) - 40))
+            if elapsed:
+                self.latencies.append(float(elapsed.group(1)))
             return
         try:
             record = json.loads(raw)
@@ -66,6 +74,8 @@ class RecordIndex:
         job_id = record["job_id"]
         if record.get("status") == "success":
             self._succeeded(job_id)
+            if isinstance(record.get("elapsed_s"), int | float):
+                self.latencies.append(float(record["elapsed_s"]))
         elif job_id not in self.done:
             kind = str((record.get("error") or {}).get("kind", "unknown"))
             self.failed[job_id] = kind
@@ -148,8 +158,12 @@ class RunDir:
             os.fsync(f.fileno())
         os.replace(temp, target)
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
+    def write_summary(self, summary: dict[str, Any]) -> Path:
+        """summary.json holds the last invocation; summary.history.jsonl every one of them."""
         _write_atomically(self.path / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        with open(self.path / SUMMARY_HISTORY, "a", encoding="utf-8") as history:
+            history.write(json.dumps(summary, ensure_ascii=False) + "\n")
+        return self.path / SUMMARY
 
     def records(self) -> RecordWriter:
         return RecordWriter(self.path / RECORDS)
