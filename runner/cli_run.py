@@ -29,7 +29,7 @@ from runner.manifest import load
 from runner.plan import Plan, make_plan
 from runner.progress import Progress, RunLog, fan_out
 from runner.settings import DEFAULT_BASE_URL, RunSettings, deadline_at
-from runner.store import LOG, SUMMARY, RunDir, read_index
+from runner.store import LOG, SUMMARY, RunDir, manifest_source, read_index
 
 EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -68,7 +68,7 @@ def run_command(args: argparse.Namespace) -> int:
     target = _target(settings, args.emulator)
     deadline = deadline_at(settings.deadline, datetime.now().astimezone()).timestamp() if settings.deadline else None
     run_dir_path = Path(settings.out or Path("output") / plan.manifest.name)
-    with RunDir.open(run_dir_path, plan.manifest.text) as run_dir:
+    with RunDir.open(run_dir_path, plan.manifest.text, source=Path(args.manifest)) as run_dir:
         log = RunLog(run_dir.path / LOG)
         log.write(f"run of {plan.manifest.path} ({plan.total} jobs) against {target.base_url or 'the built-in emulator'}")
         for note in run_dir.notes:
@@ -219,7 +219,8 @@ def status_command(run_dir: Path, as_json: bool) -> int:
     manifest_copy = run_dir / "manifest.yaml"
     if not manifest_copy.is_file():
         raise UsageError(f"{run_dir} is not a run directory (it has no manifest.yaml)")
-    plan = make_plan(load(manifest_copy))
+    source = manifest_source(run_dir)
+    plan = make_plan(load(manifest_copy, base_dir=source.parent if source else None))
     index = read_index(run_dir)
     ids = set(plan.job_ids())
     done = len(ids & index.done)

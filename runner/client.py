@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import mimetypes
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,7 +107,8 @@ class Client:
     async def upload(self, path: Path) -> str:
         """Send a local image to the Asset API; return the asset path `image_prompt` takes."""
         form = aiohttp.FormData()
-        form.add_field("asset", path.read_bytes(), filename=path.name)
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        form.add_field("asset", path.read_bytes(), filename=path.name, content_type=content_type)
         status, headers, body = await self._exchange(
             "POST", f"{self._base}/api/assets", self._download_timeout, data=form, headers=self._headers
         )

@@ -182,6 +182,9 @@ class Emulator:
         return None
 
     def _provider_refusal(self, prompt_object: dict[str, Any]) -> web.Response | None:
+        image = prompt_object.get("image_prompt")
+        if image is not None and not (str(image).startswith(("http://", "https://")) or image in self.files):
+            return _busy(_refusal(f"image_prompt: cannot load the input image {str(image)[:80]!r}"))
         errors = list(self._validator.iter_errors(prompt_object))
         if not errors:
             return None
@@ -199,7 +202,8 @@ class Emulator:
         return web.json_response({"aiRecord": record})
 
     async def _make_images(self, prompt_object: dict[str, Any], origin: Any) -> dict[str, Any]:
-        data, content_type, extension = await asyncio.to_thread(pictures.draw, prompt_object, self.knobs.max_side)
+        source = self.files.get(str(prompt_object.get("image_prompt")), (None, ""))[0]
+        data, content_type, extension = await asyncio.to_thread(pictures.draw, prompt_object, self.knobs.max_side, source)
         stamp = datetime.now(UTC).strftime("%Y_%m_%d_%H_%M_%S")
         path = f"development/images/{stamp}_{uuid.uuid4().hex[:12]}.{extension}"
         self.files[path] = (data, content_type)

@@ -17,12 +17,14 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from runner import inputs
 from runner.client import Client, Generation
 from runner.errors import ApiError
 from runner.pacing import Pacer, RetryPolicy, Sleep
@@ -81,6 +83,7 @@ class Outcome:
     succeeded: int = 0
     failed: int = 0
     fetched: int = 0  # paid images of earlier runs fetched again
+    uploads: int = 0  # input images sent to the Asset API
     retries: int = 0
     latencies: list[float] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)  # by error kind
@@ -104,6 +107,8 @@ class Pool:
     poll_timeout: float = 300.0  # how long one asynchronous generation is polled
     sleep: Sleep = asyncio.sleep
     outcome: Outcome = field(default_factory=Outcome)
+    _upload_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    local_images: Mapping[str, Path] = field(default_factory=dict)  # input image token -> file
     capped: bool = False  # max_jobs reached with jobs left over
     cap_reason: str = "the --max-jobs cap"
 
@@ -139,6 +144,15 @@ class Pool:
 
     async def _run_job(self, job: Job) -> None:
         started = time.time()
+        try:
+            request = await self._as_sent(job)
+        except ApiError as error:
+            if error.stops_run:
+                if self.stop.request(error.kind, error.message):
+                    self.on_event(Event("stop", job=job, error=error, message=error.message))
+                return
+            await self._record_failure(job, error, 0, started)
+            return
         attempt = 0
         while True:
             attempt += 1
@@ -146,7 +160,7 @@ class Pool:
                 async with self.pacer.slot():
                     if self.stop.requested:
                         return  # not sent: the job stays pending for the next run
-                    generation = await self.client.generate(job.request, asynchronous=self.async_mode)
+                    generation = await self.client.generate(request, asynchronous=self.async_mode)
                     if not generation.finished:
                         # Polling holds the slot: a running generation is one in flight.
                         generation = await self._poll(generation)
@@ -171,7 +185,7 @@ class Pool:
                 if self.stop.requested:
                     return
         await self.pacer.succeeded()
-        await self._save(job, generation, attempt, started)
+        await self._save(Job(job.job_id, job.prompt_id, job.axes, request), generation, attempt, started)
 
     async def _save(self, job: Job, generation: Generation, attempts: int, started: float) -> bool:
         try:
@@ -187,6 +201,38 @@ class Pool:
         self.outcome.latencies.append(elapsed)
         self.on_event(Event("done", job=job, attempt=attempts, elapsed=elapsed))
         return True
+
+    async def _as_sent(self, job: Job) -> dict[str, Any]:
+        """The job's request with a local input image replaced by its uploaded asset path."""
+        prompt_object = job.request["promptObject"]
+        token = prompt_object.get("image_prompt")
+        if not inputs.is_token(token):
+            return job.request
+        asset = await self._asset(token)
+        return {**job.request, "promptObject": {**prompt_object, "image_prompt": asset}}
+
+    async def _asset(self, token: str) -> str:
+        """Upload the picture behind `token` once per run dir; concurrent jobs share the upload."""
+        async with self._upload_locks.setdefault(token, asyncio.Lock()):
+            known = self.run_dir.assets.get(token)
+            if known:
+                return known
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    async with self.pacer.slot():
+                        asset = await self.client.upload(self.local_images[token])
+                    break
+                except ApiError as error:
+                    if error.stops_run or not error.retryable or attempt >= self.policy.max_attempts:
+                        raise
+                    if error.status == 429:
+                        self.pacer.throttled(error.retry_after)
+                    await self.sleep(self.policy.delay(attempt, error.retry_after))
+            self.run_dir.remember_asset(token, asset)
+            self.outcome.uploads += 1
+            return asset
 
     async def _poll(self, generation: Generation) -> Generation:
         """Poll a running generation until it finishes; polls are free, so errors only wait."""
@@ -308,6 +354,7 @@ def summarize(outcome: Outcome, total: int, done_before: int, stop: Stop) -> dic
             "failed": outcome.failed,
             "fetched_again": outcome.fetched,
         },
+        "uploads": outcome.uploads,
         "retries": outcome.retries,
         "latency_s": {"p50": _percentile(latencies, 0.50), "p95": _percentile(latencies, 0.95)},
         "failures_by_kind": dict(outcome.failures),
@@ -354,6 +401,7 @@ async def run_plan(
             cap_reason=_cap_reason(settings),
             deadline=deadline,
             async_mode=settings.async_mode,
+            local_images=plan.manifest.local_images,
             poll_timeout=settings.request_timeout,
         )
         outcome = await pool.run(pending, list(index.unfetched.values()))

@@ -15,7 +15,7 @@ from typing import Any
 
 from jsonschema import ValidationError
 
-from runner import schemas
+from runner import inputs, schemas
 from runner.errors import ManifestError, Problem
 from runner.template import Scalar, Template, TemplateError, render
 from runner.yamlfile import Document, Path, PathPart, parse
@@ -63,13 +63,14 @@ class Manifest:
     repeats: int
     seed_base: int
     run: Mapping[str, Any]
+    local_images: Mapping[str, FsPath]  # image_prompt token -> the local file it stands for
     document: Document = field(repr=False, compare=False)
 
     def problem(self, path: Sequence[PathPart], message: str) -> Problem:
         return Problem(self.path, self.document.line_of(path), format_path(path), message)
 
 
-def load(path: str | FsPath) -> Manifest:
+def load(path: str | FsPath, base_dir: FsPath | None = None) -> Manifest:
     """Read and check the manifest at `path`; raise ManifestError listing every problem."""
     shown = str(path)
     try:
@@ -77,10 +78,12 @@ def load(path: str | FsPath) -> Manifest:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ManifestError([Problem(shown, None, "", f"cannot read the manifest: {reason}")]) from exc
-    return loads(text, shown)
+    return loads(text, shown, base_dir)
 
 
-def loads(text: str, path: str = "<manifest>") -> Manifest:
+def loads(text: str, path: str = "<manifest>", base_dir: FsPath | None = None) -> Manifest:
+    """Check manifest `text`; local files it names are looked up in `base_dir` (default: the
+    manifest's own directory)."""
     document, yaml_errors = parse(text)
     if document is None:
         raise ManifestError(Problem(path, e.line, "", e.message) for e in yaml_errors)
@@ -93,11 +96,13 @@ def loads(text: str, path: str = "<manifest>") -> Manifest:
         )
     _normalize(data)
     checker = _Checker(path, document)
+    # Before the other checks, so that two names of one picture count as one value.
+    local_images = inputs.resolve(data, base_dir or FsPath(path).parent, checker.add)
     checker.schema(data)
     checker.semantics(data)
     if checker.problems:
         raise ManifestError(checker.problems)
-    return _build(path, text, document, data)
+    return _build(path, text, document, data, local_images)
 
 
 def format_path(path: Iterable[PathPart]) -> str:
@@ -382,7 +387,7 @@ def _range(schema: Mapping[str, Any]) -> str:
     return f"must be {'below' if 'exclusiveMaximum' in schema else 'at most'} {high}"
 
 
-def _build(path: str, text: str, document: Document, data: dict[str, Any]) -> Manifest:
+def _build(path: str, text: str, document: Document, data: dict[str, Any], local_images: dict[str, FsPath]) -> Manifest:
     prompts = []
     for index, raw in enumerate(data["prompts"]):
         fields = dict(raw.get("params") or {})
@@ -411,6 +416,7 @@ def _build(path: str, text: str, document: Document, data: dict[str, Any]) -> Ma
         repeats=len(seeds) if seeds is not None else int(data.get("repeats", 1)),
         seed_base=int(data.get("seed_base", 0)),
         run=dict(data.get("run") or {}),
+        local_images=local_images,
         document=document,
     )
 

@@ -33,8 +33,9 @@ def size_of(prompt_object: dict[str, Any], max_side: int | None = None) -> tuple
     return width, height
 
 
-def draw(prompt_object: dict[str, Any], max_side: int | None = None) -> tuple[bytes, str, str]:
-    """(bytes, content type, extension) of the image for `prompt_object`."""
+def draw(prompt_object: dict[str, Any], max_side: int | None = None, source: bytes | None = None) -> tuple[bytes, str, str]:
+    """(bytes, content type, extension) of the image for `prompt_object`; with an input image
+    (`source`), the picture keeps as much of it as `prompt_strength` leaves, as img2img does."""
     width, height = size_of(prompt_object, max_side)
     prompt = str(prompt_object.get("prompt", ""))
     seed = int(prompt_object.get("seed", 0))
@@ -54,6 +55,11 @@ def draw(prompt_object: dict[str, Any], max_side: int | None = None) -> tuple[by
         outline_width = max(1, round(guidance / 50 * min(width, height) / 40))
         shape = canvas.ellipse if dice.random() < 0.5 else canvas.rectangle
         shape((x - r, y - r, x + r, y + r), fill=fill, outline=(255, 255, 255), width=outline_width)
+    if source is not None:
+        with Image.open(io.BytesIO(source)) as original:
+            base = ImageOps.fit(original.convert("RGB"), (width, height))
+        image = Image.blend(base, image, float(prompt_object.get("prompt_strength", 0.8)))
+        canvas = ImageDraw.Draw(image)
     if min(width, height) >= 96:
         font = ImageFont.load_default(size=max(10, min(width, height) // 24))
         caption = textwrap.fill(prompt, width=max(12, width // max(8, min(width, height) // 40)))[:400]

@@ -6,6 +6,7 @@
     RUN_DIR/images/<prompt>/<job_id>[-N].<ext>   written to a temp name, fsynced, renamed
     RUN_DIR/summary.json          the last invocation's counts and timings; summary.history.jsonl all
     RUN_DIR/run.log               what happened, line by line, for unattended runs
+    RUN_DIR/assets.json           input images uploaded for image_prompt: content hash -> asset path
 
 Durability order for a success: image fsynced and renamed, its directory fsynced, then the
 records line written and fsynced. Only then does the job count as done, so a crash at any
@@ -32,6 +33,8 @@ RECORDS = "records.jsonl"
 SUMMARY = "summary.json"
 SUMMARY_HISTORY = "summary.history.jsonl"
 LOG = "run.log"
+ASSETS = "assets.json"
+SOURCE = "manifest.source"
 MANIFEST = "manifest.yaml"
 HISTORY = "manifest.history.yaml"
 LOCK = ".lock"
@@ -105,6 +108,23 @@ def read_index(run_dir: Path) -> RecordIndex:
     return index
 
 
+def read_assets(run_dir: Path) -> dict[str, str]:
+    try:
+        assets = json.loads((run_dir / ASSETS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in assets.items()} if isinstance(assets, dict) else {}
+
+
+def manifest_source(run_dir: Path) -> Path | None:
+    """The manifest a run dir was last run from, if it is still there."""
+    try:
+        source = Path((run_dir / SOURCE).read_text(encoding="utf-8").strip())
+    except OSError:
+        return None
+    return source if source.is_file() else None
+
+
 def read_success_ids(run_dir: Path) -> set[str]:
     """Ids of the jobs that have a success line in `run_dir`; empty for a new run dir."""
     return read_index(run_dir).done
@@ -117,20 +137,29 @@ class RunDir:
         self.path = path
         self.index = index
         self.notes = notes  # what recovery found, for the user to read
+        self.assets: dict[str, str] = read_assets(path)  # input image token -> uploaded asset path
         self._lock_fd = lock_fd
 
     @classmethod
-    def open(cls, path: Path, manifest_text: str) -> RunDir:
+    def open(cls, path: Path, manifest_text: str, source: Path | None = None) -> RunDir:
         path.mkdir(parents=True, exist_ok=True)
         lock_fd = _lock(path)
         try:
             notes = _recover(path)
             index = read_index(path)
             _keep_manifest(path, manifest_text)
+            if source is not None:
+                # Local input images are named relative to the manifest: status needs its place.
+                _write_atomically(path / SOURCE, f"{source.resolve()}\n")
         except BaseException:
             os.close(lock_fd)
             raise
         return cls(path, lock_fd, index, notes)
+
+    def remember_asset(self, token: str, asset_path: str) -> None:
+        """Keep an upload, so no later run of this run dir uploads the same picture again."""
+        self.assets[token] = asset_path
+        _write_atomically(self.path / ASSETS, json.dumps(self.assets, indent=2, sort_keys=True) + "\n")
 
     def close(self) -> None:
         if self._lock_fd >= 0:

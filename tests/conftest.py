@@ -98,10 +98,12 @@ async def run_text(
     policy: RetryPolicy = QUICK_RETRIES,
     events: list[Event] | None = None,
     deadline: float | None = None,
+    base_dir: Path | None = None,
     **settings: Any,
 ) -> tuple[dict[str, Any], Stop]:
-    """Run a manifest text through the public core API, as `flux-batch run` does."""
-    plan = make_plan(loads(text, "m.yaml"))
+    """Run a manifest text through the public core API, as `flux-batch run` does; local input
+    images are looked up in `base_dir`."""
+    plan = make_plan(loads(text, "m.yaml", base_dir))
     resolved = RunSettings.resolve(plan.manifest.run, settings)
     stop = Stop()
     with RunDir.open(run_dir, text) as opened:
