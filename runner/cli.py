@@ -90,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     run.set_defaults(handler=_run)
 
+    report = verbs.add_parser("report", help="(re)write RUN_DIR/report.html, a gallery of the run")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    report.add_argument("--sheet", action="store_true", help="also draw a contact-sheet PNG per prompt in RUN_DIR/sheets")
+    report.set_defaults(handler=_report)
+
     status = verbs.add_parser("status", help="done, failed and pending counts of a run directory")
     status.add_argument("run_dir", metavar="RUN_DIR")
     status.add_argument("--json", action="store_true", help="print the counts as JSON")
@@ -138,6 +143,12 @@ def _run(args: argparse.Namespace) -> int:
     from runner.cli_run import run_command  # aiohttp and friends only for the verbs that use them
 
     return run_command(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from runner.cli_run import report_command
+
+    return report_command(Path(args.run_dir), sheet=args.sheet)
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -28,8 +28,9 @@ from runner.knobs import DEFAULT_KEY, Knobs
 from runner.manifest import load
 from runner.plan import Plan, make_plan
 from runner.progress import Progress, RunLog, fan_out
+from runner.report import contact_sheets, write_report
 from runner.settings import DEFAULT_BASE_URL, RunSettings, deadline_at
-from runner.store import LOG, SUMMARY, RunDir, manifest_source, read_index
+from runner.store import LOG, SUMMARY, RunDir, manifest_of, read_index
 
 EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -92,6 +93,7 @@ def run_command(args: argparse.Namespace) -> int:
         log.write(f"finished with exit code {code}: {json.dumps(summary['jobs'])}")
         log.close()
     _report(plan, run_dir_path, summary)
+    _write_report(run_dir_path, plan)
     if stop.requested and stop.reason != "signal":
         print(f"flux-batch: stopped early: {stop.message}. {_advice(stop.reason)}", file=sys.stderr)
     if settings.on_finish:
@@ -216,11 +218,7 @@ def _report(plan: Plan, run_dir: Path, summary: dict[str, Any]) -> None:
 
 
 def status_command(run_dir: Path, as_json: bool) -> int:
-    manifest_copy = run_dir / "manifest.yaml"
-    if not manifest_copy.is_file():
-        raise UsageError(f"{run_dir} is not a run directory (it has no manifest.yaml)")
-    source = manifest_source(run_dir)
-    plan = make_plan(load(manifest_copy, base_dir=source.parent if source else None))
+    plan = plan_of_run_dir(run_dir)
     index = read_index(run_dir)
     ids = set(plan.job_ids())
     done = len(ids & index.done)
@@ -259,3 +257,27 @@ def _last_summary(run_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return summary
+
+
+def plan_of_run_dir(run_dir: Path) -> Plan:
+    copy, base_dir = manifest_of(run_dir)
+    if not copy.is_file():
+        raise UsageError(f"{run_dir} is not a run directory (it has no manifest.yaml)")
+    return make_plan(load(copy, base_dir=base_dir))
+
+
+def report_command(run_dir: Path, sheet: bool) -> int:
+    plan = plan_of_run_dir(run_dir)
+    print(f"report in {write_report(run_dir, plan)}")
+    if sheet:
+        for path in contact_sheets(run_dir, plan):
+            print(f"contact sheet in {path}")
+    return EXIT_OK
+
+
+def _write_report(run_dir: Path, plan: Plan) -> None:
+    """The report at the end of a run is a courtesy: a failure to draw it is not the run's."""
+    try:
+        print(f"report in {write_report(run_dir, plan)}")
+    except OSError as exc:
+        print(f"flux-batch: could not write the report: {exc}; try `flux-batch report {run_dir}`", file=sys.stderr)

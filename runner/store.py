@@ -116,13 +116,33 @@ def read_assets(run_dir: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in assets.items()} if isinstance(assets, dict) else {}
 
 
-def manifest_source(run_dir: Path) -> Path | None:
-    """The manifest a run dir was last run from, if it is still there."""
+def manifest_of(run_dir: Path) -> tuple[Path, Path | None]:
+    """The run dir's copy of its manifest, and where its local input files are to be found
+    (beside the manifest it was last run from, if that is still there)."""
     try:
         source = Path((run_dir / SOURCE).read_text(encoding="utf-8").strip())
     except OSError:
-        return None
-    return source if source.is_file() else None
+        return run_dir / MANIFEST, None
+    return run_dir / MANIFEST, source.parent if source.is_file() else None
+
+
+def latest_records(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """job_id -> the line that decides its state: its success, else its last failure."""
+    latest: dict[str, dict[str, Any]] = {}
+    try:
+        records = open(run_dir / RECORDS, "rb")
+    except FileNotFoundError:
+        return latest
+    with records:
+        for raw in records:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            job_id = record.get("job_id") if isinstance(record, dict) else None
+            if isinstance(job_id, str) and latest.get(job_id, {}).get("status") != "success":
+                latest[job_id] = record
+    return latest
 
 
 def read_success_ids(run_dir: Path) -> set[str]:

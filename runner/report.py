@@ -1,0 +1,240 @@
+"""RUN_DIR/report.html: a gallery that answers "which setting, which prompt?" at a glance.
+
+One self-contained file (inline CSS, JS and data; images by relative links; nothing from the
+network) that opens from disk. Per prompt a grid whose rows and columns are two of the axes
+that vary (the reader may choose), the other axes as selectors; arms of an A/B test side by
+side; failed and pending jobs in their cells. Thumbnails are made with Pillow beside the
+images so a 2,000-image report opens fast. `contact_sheets` draws one labelled PNG per prompt.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from runner.plan import Job, Plan
+from runner.store import SUMMARY, latest_records
+from runner.template import render
+
+REPORT = "report.html"
+THUMBS = "thumbs"
+SHEETS = "sheets"
+THUMB_SIDE = 320
+_TEMPLATE = Path(__file__).with_name("report_template.html")
+
+
+def write_report(run_dir: Path, plan: Plan) -> Path:
+    """(Re)write RUN_DIR/report.html for `plan`; returns its path."""
+    data = gather(run_dir, plan)
+    page = _TEMPLATE.read_text(encoding="utf-8")
+    # "</" inside a <script> would end it early: JSON allows escaping the slash.
+    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    page = page.replace("{{title}}", html.escape(f"{plan.manifest.name}: flux-batch report"))
+    page = page.replace("{{data}}", payload)
+    target = run_dir / REPORT
+    temp = target.with_name(f".partial-{REPORT}")
+    temp.write_text(page, encoding="utf-8")
+    os.replace(temp, target)
+    return target
+
+
+def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
+    """Everything the page shows, as JSON-ready data; makes missing thumbnails on the way."""
+    records = latest_records(run_dir)
+    thumbs = _thumbnails(run_dir, [r for r in records.values() if r.get("status") == "success"])
+    inputs = _input_thumbnails(run_dir, plan)
+    prompts = [_prompt_data(plan, index, records, thumbs, inputs) for index in range(len(plan.prompts))]
+    counts = {"total": plan.total, "done": 0, "failed": 0, "pending": 0}
+    for prompt in prompts:
+        for job in prompt["jobs"]:
+            counts[{"success": "done"}.get(job["status"], job["status"])] += 1
+    return {
+        "name": plan.manifest.name,
+        "generated": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "counts": counts,
+        "summary": _summary(run_dir),
+        "prompts": prompts,
+        "arms": _arms(prompts),
+    }
+
+
+def _prompt_data(
+    plan: Plan, index: int, records: Mapping[str, dict[str, Any]], thumbs: Mapping[str, str], inputs: Mapping[str, str]
+) -> dict[str, Any]:
+    prompt = plan.prompts[index]
+    axes = _axes(plan, index)
+    jobs = []
+    for k in range(plan.count(prompt)):
+        job = plan.job_at(index, k)
+        jobs.append(_job_data(job, axes, records.get(job.job_id), thumbs))
+    token = prompt.base.get("image_prompt")
+    return {
+        "id": prompt.spec.id,
+        "template": "".join(_template_text(prompt.spec.template.literals, prompt.spec.template.names)),
+        "input": inputs.get(str(token)) if token else None,
+        "axes": [{"name": name, "values": [_label(v) for v in values]} for name, values in axes],
+        "jobs": jobs,
+    }
+
+
+def _axes(plan: Plan, index: int) -> list[tuple[str, list[Any]]]:
+    """The prompt's axes in manifest order; zip fields, which move together, are one axis."""
+    manifest = plan.manifest
+    axes: list[tuple[str, list[Any]]] = [(name, list(values)) for name, values in plan.prompts[index].spec.vars]
+    axes += [(name, list(values)) for name, values in manifest.sweep]
+    if manifest.zip:
+        names = [name for name, _ in manifest.zip]
+        rows = list(zip(*(values for _, values in manifest.zip), strict=True))
+        axes.append((" / ".join(names), [list(row) for row in rows]))
+    axes.append(("seed", list(plan.seeds)))
+    return axes
+
+
+def _job_data(
+    job: Job, axes: list[tuple[str, list[Any]]], record: dict[str, Any] | None, thumbs: Mapping[str, str]
+) -> dict[str, Any]:
+    coords = []
+    for name, values in axes:
+        value = [job.axes[part] for part in name.split(" / ")] if " / " in name else job.axes[name]
+        coords.append(values.index(value))
+    data: dict[str, Any] = {
+        "id": job.job_id,
+        "coords": coords,
+        "prompt": job.request["promptObject"]["prompt"],
+        "status": record["status"] if record else "pending",
+    }
+    if record:
+        data.update(attempts=record.get("attempts"), elapsed=record.get("elapsed_s"), finished=record.get("finished_at"))
+        if record["status"] == "success" and record.get("files"):
+            data["image"] = record["files"][0]
+            data["thumb"] = thumbs.get(job.job_id, record["files"][0])
+        elif record.get("error"):
+            data["error"] = {"kind": record["error"].get("kind"), "message": record["error"].get("message")}
+    return data
+
+
+def _arms(prompts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Prompts with the same axes and values (vars, sweep, zip, seeds) compare cell by cell."""
+    groups: dict[str, list[str]] = {}
+    for prompt in prompts:
+        groups.setdefault(json.dumps(prompt["axes"]), []).append(prompt["id"])
+    return [{"prompts": ids} for ids in groups.values() if len(ids) > 1]
+
+
+def _summary(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        summary: dict[str, Any] = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return summary
+
+
+def _thumbnails(run_dir: Path, successes: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """job_id -> thumbnail path (relative to run_dir), making the ones that are missing."""
+    wanted = {}
+    for record in successes:
+        image = record["files"][0]
+        wanted[record["job_id"]] = (image, f"{THUMBS}/{record['prompt_id']}/{record['job_id']}.webp")
+    missing = [(run_dir / image, run_dir / thumb) for image, thumb in wanted.values() if not (run_dir / thumb).exists()]
+    # Pillow releases the GIL while it decodes and encodes: threads use every core.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        made = dict(zip(missing, pool.map(lambda pair: _thumbnail(*pair), missing), strict=True))
+    return {
+        job_id: thumb if made.get((run_dir / image, run_dir / thumb), True) else image
+        for job_id, (image, thumb) in wanted.items()
+    }
+
+
+def _input_thumbnails(run_dir: Path, plan: Plan) -> dict[str, str]:
+    """Input image token -> a thumbnail inside the run dir, so the report needs nothing outside."""
+    found = {}
+    for token, source in plan.manifest.local_images.items():
+        thumb = f"{THUMBS}/inputs/{token.removeprefix('sha256:')[:16]}.webp"
+        if (run_dir / thumb).exists() or _thumbnail(source, run_dir / thumb):
+            found[token] = thumb
+    return found
+
+
+def _thumbnail(image: Path, thumb: Path) -> bool:
+    try:
+        with Image.open(image) as picture:
+            picture.thumbnail((THUMB_SIDE, THUMB_SIDE))
+            thumb.parent.mkdir(parents=True, exist_ok=True)
+            temp = thumb.with_name(f".partial-{thumb.name}")
+            picture.convert("RGB").save(temp, format="WEBP", quality=80)
+        os.replace(temp, thumb)
+        return True
+    except OSError:
+        return False  # a missing or unreadable image: the page links the original instead
+
+
+def _label(value: Any) -> str:
+    return " / ".join(render(v) for v in value) if isinstance(value, list) else render(value)
+
+
+def _template_text(literals: tuple[str, ...], names: tuple[str, ...]) -> Iterable[str]:
+    yield literals[0]
+    for name, literal in zip(names, literals[1:], strict=True):
+        yield f"{{{name}}}"
+        yield literal
+
+
+def contact_sheets(run_dir: Path, plan: Plan) -> list[Path]:
+    """One PNG per prompt: the grid of its two longest axes, labelled, other axes at their first value."""
+    data = gather(run_dir, plan)
+    written = []
+    font = ImageFont.load_default(size=14)
+    for prompt in data["prompts"]:
+        varying = sorted(
+            (i for i, axis in enumerate(prompt["axes"]) if len(axis["values"]) > 1),
+            key=lambda i: -len(prompt["axes"][i]["values"]),
+        )
+        rows_axis = varying[1] if len(varying) > 1 else None
+        cols_axis = varying[0] if varying else None
+        row_values = prompt["axes"][rows_axis]["values"] if rows_axis is not None else [""]
+        col_values = prompt["axes"][cols_axis]["values"] if cols_axis is not None else [""]
+        cell, label_w, label_h = 200, 150, 40
+        sheet = Image.new("RGB", (label_w + cell * len(col_values), label_h + cell * len(row_values) + 30), (250, 250, 250))
+        canvas = ImageDraw.Draw(sheet)
+        title = f"{data['name']} / {prompt['id']}"
+        if cols_axis is not None:
+            title += f"   columns: {prompt['axes'][cols_axis]['name']}"
+        if rows_axis is not None:
+            title += f"   rows: {prompt['axes'][rows_axis]['name']}"
+        canvas.text((8, 6), title, fill=(20, 20, 20), font=font)
+        by_coords = {tuple(job["coords"]): job for job in prompt["jobs"]}
+        for r, row_label in enumerate(row_values):
+            canvas.text((8, 30 + label_h + r * cell + cell // 2), str(row_label)[:18], fill=(20, 20, 20), font=font)
+            for c, col_label in enumerate(col_values):
+                if r == 0:
+                    canvas.text((label_w + c * cell + 6, 30 + 12), str(col_label)[:24], fill=(20, 20, 20), font=font)
+                coords = [0] * len(prompt["axes"])
+                if rows_axis is not None:
+                    coords[rows_axis] = r
+                if cols_axis is not None:
+                    coords[cols_axis] = c
+                job = by_coords.get(tuple(coords))
+                box = (label_w + c * cell, 30 + label_h + r * cell)
+                if job and job.get("thumb"):
+                    with Image.open(run_dir / job["thumb"]) as thumb:
+                        sheet.paste(
+                            ImageOps.pad(thumb.convert("RGB"), (cell - 8, cell - 8), color=(250, 250, 250)),
+                            (box[0] + 4, box[1] + 4),
+                        )
+                else:
+                    state = job["status"] if job else "pending"
+                    canvas.rectangle((box[0] + 4, box[1] + 4, box[0] + cell - 4, box[1] + cell - 4), outline=(180, 180, 180))
+                    canvas.text((box[0] + 12, box[1] + cell // 2), state, fill=(150, 40, 40), font=font)
+        target = run_dir / SHEETS / f"{prompt['id']}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sheet.save(target)
+        written.append(target)
+    return written

@@ -1,0 +1,166 @@
+"""The report: every image referenced, axes and arms labelled, nothing from the network, and it
+really renders in a browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO, records
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+
+
+def page_data(report: Path) -> dict[str, Any]:
+    text = report.read_text(encoding="utf-8")
+    match = re.search(r'<script type="application/json" id="data">(.*?)</script>', text, re.DOTALL)
+    assert match, "the report embeds its data"
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
+
+
+def run_cli(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "runner", *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = tmp_path_factory.mktemp("example")
+    done = run_cli(where, "run", str(REPO / "manifests" / "example.yaml"), "--emulator", "--out", "run")
+    assert done.returncode == 0, done.stderr
+    assert "report in run/report.html" in done.stdout
+    return where / "run"
+
+
+def test_the_report_references_every_image_and_labels_axes_and_arms(example_run: Path) -> None:
+    report = example_run / "report.html"
+    data = page_data(report)
+    lines = records(example_run)
+    shown = {job["image"] for prompt in data["prompts"] for job in prompt["jobs"] if job.get("image")}
+    assert shown == {line["files"][0] for line in lines} and len(shown) == 8
+    for prompt in data["prompts"]:
+        assert [axis["name"] for axis in prompt["axes"]] == ["vehicle", "num_inference_steps", "seed"]
+        for job in prompt["jobs"]:
+            assert (example_run / job["thumb"]).is_file()
+            with Image.open(example_run / job["thumb"]) as thumb:
+                assert max(thumb.size) <= 320
+    assert data["arms"] == [{"prompts": ["city", "harbour"]}]
+    assert data["counts"] == {"total": 8, "done": 8, "failed": 0, "pending": 0}
+    assert data["summary"]["latency_s"]["p50"] > 0
+    text = report.read_text(encoding="utf-8")
+    assert not re.search(r"(src|href)=\"?(https?:)?//", text), "the report loads nothing from the network"
+    assert "http://" not in text and "https://" not in text
+
+
+def test_failed_and_pending_jobs_show_in_their_cells(tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+    served = emulator_process("--latency", "0.01,0.02", "--max-side", "32", "--refuse", "0.5", "--seed", "4")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "version: 1\nname: mixed\nprompts:\n  - {id: a, prompt: 'a {x}', vars: {x: [1, 2, 3]}}\n"
+        "  - {id: b, prompt: 'b {x}', vars: {x: [1, 2, 3]}}\nsweep:\n  guidance: [1, 2]\nzip:\n"
+        "  output_quality: [50, 60]\n  go_fast: [true, false]\nseeds: [1]\n"
+    )
+    done = run_cli(tmp_path, "run", str(manifest), "--base-url", served.url, "--max-jobs", "16", "--no-progress")
+    assert done.returncode == 3, done.stderr
+    data = page_data(tmp_path / "output" / "mixed" / "report.html")
+    jobs = [job for prompt in data["prompts"] for job in prompt["jobs"]]
+    states = {state: sum(1 for job in jobs if job["status"] == state) for state in ("success", "failed", "pending")}
+    assert states["pending"] == 8 and states["failed"] > 0 and states["success"] > 0
+    assert all(
+        job["error"]["kind"] == "validation" and "refused" in job["error"]["message"] for job in jobs if job["status"] == "failed"
+    )
+    assert data["prompts"][0]["axes"][2] == {"name": "output_quality / go_fast", "values": ["50 / true", "60 / false"]}
+    assert data["counts"]["failed"] == states["failed"]
+
+
+def test_contact_sheets_are_drawn_per_prompt(example_run: Path, tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "report", str(example_run), "--sheet")
+    assert done.returncode == 0, done.stderr
+    for prompt in ("city", "harbour"):
+        with Image.open(example_run / "sheets" / f"{prompt}.png") as sheet:
+            assert sheet.size == (150 + 2 * 200, 30 + 40 + 2 * 200)
+
+
+def test_the_report_of_a_run_dir_with_no_records_says_pending(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(REPO / "manifests" / "example.yaml", run_dir / "manifest.yaml")
+    done = run_cli(tmp_path, "report", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    assert page_data(run_dir / "report.html")["counts"] == {"total": 8, "done": 0, "failed": 0, "pending": 8}
+
+
+# -- in a real browser ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's headless Chromium, installed by the test setup when it is missing."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("Chromium is not installed and this user cannot install Debian packages")
+    steps = [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]]
+    for step in steps:
+        done = subprocess.run(
+            step, capture_output=True, text=True, timeout=900, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        )
+        if done.returncode != 0:
+            pytest.skip(f"Chromium could not be installed ({' '.join(step)}: {done.stderr.strip()[-300:]})")
+    return shutil.which("chromium") or pytest.skip("Chromium was installed but is not on PATH")
+
+
+def test_the_report_opens_from_disk_with_every_image_loaded(chromium: str, example_run: Path, tmp_path: Path) -> None:
+    url = f"file://{(example_run / 'report.html').resolve()}?eager"
+    profile = ["--user-data-dir=" + str(tmp_path / "profile"), "--virtual-time-budget=10000"]
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, *profile, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    body = re.search(r"<body([^>]*)>", dom.stdout)
+    assert body, dom.stderr[-2000:]
+    total = re.search(r'data-images-total="(\d+)"', body.group(1))
+    loaded = re.search(r'data-images-loaded="(\d+)"', body.group(1))
+    assert total and loaded, body.group(0)
+    assert int(total.group(1)) == 16  # 8 in the prompt grids, 8 again in the A/B table
+    assert loaded.group(1) == total.group(1)
+    assert "num_inference_steps" in dom.stdout and "A/B: city vs harbour" in dom.stdout
+
+    screenshot = tmp_path / "report.png"
+    shot = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, "--user-data-dir=" + str(tmp_path / "profile2"), "--virtual-time-budget=10000",
+         "--window-size=1400,1300", f"--screenshot={screenshot}", url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert screenshot.is_file(), shot.stderr[-2000:]
+    with Image.open(screenshot) as picture:
+        assert picture.size == (1400, 1300)
+        assert len(picture.convert("RGB").getcolors(1 << 24) or []) > 1000  # a real page, not a blank one
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        shutil.copy(screenshot, REPO / "tests" / "screenshots" / "report-example.png")
+
+
+def test_an_img2img_report_shows_the_input_beside_its_outputs(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "run", str(REPO / "manifests" / "img2img.yaml"), "--emulator", "--out", "run")
+    assert done.returncode == 0, done.stderr
+    data = page_data(tmp_path / "run" / "report.html")
+    for prompt in data["prompts"]:
+        assert prompt["input"] and prompt["input"].startswith("thumbs/inputs/")
+        assert (tmp_path / "run" / prompt["input"]).is_file()
