@@ -88,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--emulator", action="store_true", help="start the built-in emulator of the API and use it")
     run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    run.add_argument("--no-report", dest="report", action="store_false", default=None, help="do not write report.html at the end")
     run.set_defaults(handler=_run)
 
     report = verbs.add_parser("report", help="(re)write RUN_DIR/report.html, a gallery of the run")

@@ -64,6 +64,7 @@ def run_command(args: argparse.Namespace) -> int:
         "credits_per_image": args.credits_per_image,
         "max_credits": args.max_credits,
         "on_finish": args.on_finish,
+        "report": args.report,
     }
     settings = RunSettings.resolve(plan.manifest.run, flags)
     target = _target(settings, args.emulator)
@@ -93,7 +94,8 @@ def run_command(args: argparse.Namespace) -> int:
         log.write(f"finished with exit code {code}: {json.dumps(summary['jobs'])}")
         log.close()
     _report(plan, run_dir_path, summary)
-    _write_report(run_dir_path, plan)
+    if settings.report:
+        _write_report(run_dir_path, plan)
     if stop.requested and stop.reason != "signal":
         print(f"flux-batch: stopped early: {stop.message}. {_advice(stop.reason)}", file=sys.stderr)
     if settings.on_finish:
@@ -199,6 +201,7 @@ def _advice(reason: str | None) -> str:
         "credits": "Top up the account, then run the same command again to resume.",
         "deadline": "Run the same command again to resume.",
         "max_jobs": "Run the same command again for the next jobs.",
+        "disk": "Free some space, then run the same command again to resume.",
     }.get(reason or "", "Run the same command again to resume.")
 
 

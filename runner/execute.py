@@ -2,8 +2,9 @@
 
     jobs --> workers (2 x concurrency) --> Pacer.slot (at most `concurrency` POSTs in flight)
                                         --> Client.generate, retried per RetryPolicy
-                                        --> Client.download + RunDir.save_image (never re-generates)
-                                        --> RecordWriter.append (fsynced) --> Event for the CLI
+                                        --> Client.download (never re-generates)
+                                        --> RecordWriter.append: images, then their line, fsynced
+                                        --> Event for the CLI
 
 There are twice as many workers as generation slots so that downloads and disk writes overlap
 the next requests: the API stays busy with exactly `concurrency` generations. A job counts as
@@ -30,7 +31,7 @@ from runner.errors import ApiError
 from runner.pacing import Pacer, RetryPolicy, Sleep
 from runner.plan import Job, Plan
 from runner.settings import RunSettings
-from runner.store import RecordWriter, RunDir, utc_timestamp
+from runner.store import Images, RecordWriter, RunDir, utc_timestamp
 
 DOWNLOAD_TRIES_PER_URL = 3
 
@@ -189,13 +190,14 @@ class Pool:
 
     async def _save(self, job: Job, generation: Generation, attempts: int, started: float) -> bool:
         try:
-            files = await self._download_all(job, generation)
+            images = await self._download_all(job, generation)
         except ApiError as error:
             # Paid for but not fetched: the aiRecord in this line lets the next run fetch it.
             await self._record_failure(job, error, attempts, started, generation.ai_record)
             return False
-        record = _line(job, "success", attempts, generation.ai_record, files, None, started)
-        await self.writer.append(record, {(self.run_dir.path / name).parent for name in files})
+        record = _line(job, "success", attempts, generation.ai_record, [name for name, _ in images], None, started)
+        if not await self._append(record, [(self.run_dir.path / name, data) for name, data in images]):
+            return False
         elapsed = record["elapsed_s"]
         self.outcome.succeeded += 1
         self.outcome.latencies.append(elapsed)
@@ -275,14 +277,13 @@ class Pool:
         if await self._save(job, generation, int(earlier.get("attempts", 1)), time.time()):
             self.outcome.fetched += 1
 
-    async def _download_all(self, job: Job, generation: Generation) -> list[str]:
-        files = []
+    async def _download_all(self, job: Job, generation: Generation) -> list[tuple[str, bytes]]:
+        """(name in the run dir, bytes) of every result; the record writer saves them."""
+        images = []
         for index in range(len(generation.results)):
             picture = await self._download(self.client.image_urls(generation, index))
-            name = self.run_dir.image_name(job.prompt_id, job.job_id, index, picture.extension)
-            await asyncio.to_thread(self.run_dir.save_image, name, picture.data)
-            files.append(name)
-        return files
+            images.append((self.run_dir.image_name(job.prompt_id, job.job_id, index, picture.extension), picture.data))
+        return images
 
     async def _download(self, urls: list[str]) -> Any:
         last: ApiError | None = None
@@ -299,10 +300,20 @@ class Pool:
         assert last is not None
         raise ApiError("download", f"could not fetch the image: {last.message}", status=last.status, retryable=True)
 
+    async def _append(self, record: dict[str, Any], images: Images = ()) -> bool:
+        """Hand a line (and its images) to the writer; a disk that refuses stops the run."""
+        try:
+            await self.writer.append(record, images)
+        except OSError as exc:
+            self.stop.request("disk", f"cannot write to {self.run_dir.path}: {exc.strerror or exc}")
+            return False
+        return True
+
     async def _record_failure(
         self, job: Job, error: ApiError, attempts: int, started: float, ai_record: dict[str, Any] | None = None
     ) -> None:
-        await self.writer.append(_line(job, "failed", attempts, ai_record, [], error.as_record(), started))
+        if not await self._append(_line(job, "failed", attempts, ai_record, [], error.as_record(), started)):
+            return
         self.outcome.failed += 1
         self.outcome.failures[error.kind] += 1
         self.outcome.examples.setdefault(error.kind, error.message)

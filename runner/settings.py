@@ -34,6 +34,7 @@ class RunSettings:
     credits_per_image: float | None = None
     max_credits: float | None = None
     on_finish: str | None = None
+    report: bool = True
 
     @property
     def credit_cap_jobs(self) -> int | None:

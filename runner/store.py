@@ -20,7 +20,8 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ from types import TracebackType
 from typing import Any
 
 from runner.errors import RunLocked
+
+Images = Sequence[tuple[Path, bytes]]  # where each image goes, and its bytes
 
 RECORDS = "records.jsonl"
 SUMMARY = "summary.json"
@@ -196,17 +199,6 @@ class RunDir:
         suffix = f"-{index}" if index else ""
         return f"images/{prompt_id}/{job_id}{suffix}.{extension}"
 
-    def save_image(self, name: str, data: bytes) -> None:
-        """Write `data` at RUN_DIR/`name` whole or not at all (blocking: run it in a thread)."""
-        target = self.path / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f"{_TEMP_MARK}{target.name}")
-        with open(temp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, target)
-
     def write_summary(self, summary: dict[str, Any]) -> Path:
         """summary.json holds the last invocation; summary.history.jsonl every one of them."""
         _write_atomically(self.path / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
@@ -219,19 +211,24 @@ class RunDir:
 
 
 class RecordWriter:
-    """The one writer of records.jsonl. `append` returns once its line is on disk.
+    """The one writer of the run dir's results: images, then their records lines.
 
-    Lines arriving while a write is under way share the next fsync (a group commit), so the
-    cost of durability does not grow with concurrency.
+    `append(record, images)` returns once the images are written whole (temp name, fsync,
+    rename, directory fsync) and the line after them is fsynced. Everything handed over while a
+    commit is under way goes into the next one (a group commit), done in one worker thread: the
+    cost of durability does not grow with concurrency, and the event loop does no file I/O.
     """
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._pending: list[tuple[bytes, frozenset[Path], asyncio.Future[None]]] = []
+        self._pending: list[tuple[bytes, Images, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
         self._closing = False
+        self._failed: OSError | None = None
+        self._directories: set[Path] = set()  # made already: no mkdir for every image
         self._file: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._image_writers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="image-writer")
 
     async def __aenter__(self) -> RecordWriter:
         self._file = open(self._path, "ab")
@@ -245,16 +242,19 @@ class RecordWriter:
         try:
             await self._task
         finally:
-            # Cancelled mid-run (a second Ctrl-C): lines already handed over are still written.
-            if self._pending:
-                self._commit([(line, dirs) for line, dirs, _ in self._pending])
+            # Cancelled mid-run (a second Ctrl-C): what was already handed over is still written.
+            if self._pending and self._failed is None:
+                self._commit([(line, images) for line, images, _ in self._pending])
             self._file.close()
+            self._image_writers.shutdown()
 
-    async def append(self, record: dict[str, Any], directories: Iterable[Path] = ()) -> None:
-        """Write `record` as one line; `directories` are fsynced first (new images in them)."""
+    async def append(self, record: dict[str, Any], images: Images = ()) -> None:
+        """Write `images` ((target, bytes) pairs) whole, then `record` as one line, durably."""
+        if self._failed is not None:
+            raise self._failed
         line = json.dumps(record, ensure_ascii=False).encode() + b"\n"
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((line, frozenset(directories), done))
+        self._pending.append((line, images, done))
         self._wakeup.set()
         await asyncio.shield(done)
 
@@ -265,24 +265,43 @@ class RecordWriter:
             batch, self._pending = self._pending, []
             if batch:
                 try:
-                    await asyncio.to_thread(self._commit, [(line, dirs) for line, dirs, _ in batch])
+                    await asyncio.to_thread(self._commit, [(line, images) for line, images, _ in batch])
                 except OSError as exc:
-                    for _, _, done in batch:
+                    # A full disk, say: every line waiting now or later fails with the cause.
+                    self._failed = exc
+                    for _, _, done in [*batch, *self._pending]:
                         if not done.done():
                             done.set_exception(exc)
-                    raise
+                    self._pending = []
+                    return
                 for _, _, done in batch:
                     if not done.done():
                         done.set_result(None)
             if self._closing and not self._pending:
                 return
 
-    def _commit(self, batch: list[tuple[bytes, frozenset[Path]]]) -> None:
-        for directory in set().union(*(dirs for _, dirs in batch)):
-            _fsync_directory(directory)
+    def _commit(self, batch: list[tuple[bytes, Images]]) -> None:
+        images = [image for _, group in batch for image in group]
+        touched = {target.parent for target, _ in images}
+        for directory in touched - self._directories:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._directories.add(directory)
+        # An fsync mostly waits for the disk: several at once finish sooner than in a row.
+        list(self._image_writers.map(lambda image: _write_whole(*image), images))
+        for directory in touched:
+            _fsync_directory(directory)  # the renames are durable before a line names them
         self._file.write(b"".join(line for line, _ in batch))
         self._file.flush()
         os.fsync(self._file.fileno())
+
+
+def _write_whole(target: Path, data: bytes) -> None:
+    temp = target.with_name(f"{_TEMP_MARK}{target.name}")
+    with open(temp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, target)
 
 
 def _lock(path: Path) -> int:
