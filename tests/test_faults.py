@@ -262,3 +262,20 @@ async def test_a_deadline_stops_dispatching_on_time_and_finishes_what_is_in_flig
     assert 4 <= summary["jobs"]["submitted"] <= 10
     assert summary["jobs"]["succeeded"] == summary["jobs"]["submitted"]  # in flight means finished
     assert server.stats.in_flight == 0
+
+
+async def test_a_full_disk_stops_the_run_cleanly(api, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import errno
+
+    from runner import store
+
+    def no_space(target: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "_write_whole", no_space)
+    _, url = await api()
+    summary, stop = await run_text(manifest_text(20), tmp_path / "run", url, concurrency=2)
+    assert stop.reason == "disk"
+    assert stop.message.endswith("No space left on device")
+    assert records(tmp_path / "run") == []
+    assert summary["jobs"]["succeeded"] == 0 and summary["jobs"]["submitted"] < 20
