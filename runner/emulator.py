@@ -49,6 +49,7 @@ class Stats:
             "peak_in_flight": self.peak_in_flight,
             "generations": sum(self.generations.values()),
             "generated_twice": sorted(k for k, n in self.generations.items() if n > 1),
+            "generations_by_prompt_object": dict(self.generations),
             "distinct_prompt_objects": len(self.attempts),
             "uploads": self.uploads,
             "downloads": self.downloads,
@@ -245,6 +246,8 @@ class Emulator:
         self.stats.requests["assets"] += 1
         if request.headers.get("API-KEY") not in self.knobs.keys:
             return _error(401, "UNAUTHORIZED", "Invalid API key")
+        if self.stats.requests["assets"] <= self.knobs.upload_fail_first:
+            return _error(503, "SERVICE_UNAVAILABLE", "Upload service unavailable")
         try:
             form = await request.post()
         except ValueError:

@@ -279,3 +279,38 @@ async def test_a_full_disk_stops_the_run_cleanly(api, tmp_path: Path, monkeypatc
     assert stop.message.endswith("No space left on device")
     assert records(tmp_path / "run") == []
     assert summary["jobs"]["succeeded"] == 0 and summary["jobs"]["submitted"] < 20
+
+
+def test_exit_codes_and_messages_of_a_bad_key_and_of_no_credits(cli, tmp_path: Path, emulator_process, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    secret = "sk-test-NEVER-PRINT-ME"
+    served = emulator_process("--latency", "0.01,0.02", "--max-side", "32", "--keys", secret, "--credits", "3")
+    manifest = write(tmp_path / "m.yaml", manifest_text(8, concurrency=1))
+    monkeypatch.setenv("ONEMIN_API_KEY", "wrong-key")
+    bad_key = cli("run", str(manifest), "--base-url", served.url, "--no-progress")
+    assert bad_key.code == 3
+    assert "the API key was refused (HTTP 401" in bad_key.err and "Check ONEMIN_API_KEY" in bad_key.err
+    monkeypatch.setenv("ONEMIN_API_KEY", secret)
+    no_credits = cli("run", str(manifest), "--base-url", served.url, "--no-progress")
+    assert no_credits.code == 3
+    assert "out of credits" in no_credits.err and "Top up the account" in no_credits.err
+    assert len(records(tmp_path / "output" / "t")) == 3
+    log = (tmp_path / "output" / "t" / "run.log").read_text()
+    for text in (bad_key.out, bad_key.err, no_credits.out, no_credits.err, log):
+        assert secret not in text
+
+
+def test_a_second_signal_abandons_the_jobs_in_flight(tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+    served = emulator_process("--latency", "3,3", "--max-side", "32")
+    manifest = write(tmp_path / "m.yaml", manifest_text(10, concurrency=2))
+    run = start_run(manifest, served.url)
+    deadline = time.monotonic() + 20
+    while served.stats()["in_flight"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=10)
+    assert run.returncode == 130
+    assert "jobs in flight were abandoned and will run again" in err
+    assert "Traceback" not in err
+    assert records(tmp_path / "output" / "t") == []

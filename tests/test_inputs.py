@@ -143,3 +143,12 @@ def test_the_img2img_example_runs_with_one_upload(tmp_path: Path) -> None:
     assert len((tmp_path / "out" / "assets.json").read_text().splitlines()) == 3  # one entry
     status = subprocess.run([sys.executable, "-m", "runner", "status", "out"], capture_output=True, text=True, cwd=tmp_path)
     assert "6 jobs: 6 done, 0 failed, 0 pending" in status.stdout
+
+
+async def test_uploads_are_retried_like_any_request(api, tmp_path: Path, inputs_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FAST
+
+    server, url = await api(FAST.with_(upload_fail_first=3))
+    summary, _ = await run_text(three_arms(tmp_path), tmp_path / "run", url, base_dir=tmp_path)
+    assert summary["jobs"]["succeeded"] == 6 and summary["uploads"] == 2
+    assert server.stats.requests["assets"] == 5 and server.stats.uploads == 2
