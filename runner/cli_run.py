@@ -30,7 +30,7 @@ from runner.plan import Plan, make_plan
 from runner.progress import Progress, RunLog, fan_out
 from runner.report import contact_sheets, write_report
 from runner.settings import DEFAULT_BASE_URL, RunSettings, deadline_at
-from runner.store import LOG, SUMMARY, RunDir, manifest_of, read_index
+from runner.store import LOG, SUMMARY, RunDir, manifest_of, read_index, read_summary
 
 EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -238,7 +238,7 @@ def status_command(run_dir: Path, as_json: bool) -> int:
         "failed": n_failed,
         "failed_by_kind": failed,
         "pending": plan.total - done - n_failed,
-        "last_run": _last_summary(run_dir),
+        "last_run": read_summary(run_dir),
     }
     if as_json:
         print(json.dumps(status, indent=2))
@@ -252,14 +252,6 @@ def status_command(run_dir: Path, as_json: bool) -> int:
             f"{last['jobs']['failed']} failed" + (f", stopped ({last['stopped']['reason']})" if last.get("stopped") else "")
         )
     return EXIT_OK
-
-
-def _last_summary(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        summary: dict[str, Any] = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return summary
 
 
 def plan_of_run_dir(run_dir: Path) -> Plan:

@@ -21,7 +21,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from runner.plan import Job, Plan
-from runner.store import SUMMARY, latest_records
+from runner.store import latest_records, read_summary
 from runner.template import render
 
 REPORT = "report.html"
@@ -60,7 +60,7 @@ def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
         "name": plan.manifest.name,
         "generated": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "counts": counts,
-        "summary": _summary(run_dir),
+        "summary": read_summary(run_dir),
         "prompts": prompts,
         "arms": _arms(prompts),
     }
@@ -127,14 +127,6 @@ def _arms(prompts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for prompt in prompts:
         groups.setdefault(json.dumps(prompt["axes"]), []).append(prompt["id"])
     return [{"prompts": ids} for ids in groups.values() if len(ids) > 1]
-
-
-def _summary(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        summary: dict[str, Any] = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return summary
 
 
 def _thumbnails(run_dir: Path, successes: Iterable[dict[str, Any]]) -> dict[str, str]:

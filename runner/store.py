@@ -20,7 +20,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,17 +98,32 @@ def _paid_for(record: dict[str, Any]) -> bool:
     return kind == "download" or (kind == "timeout" and ai_record.get("status") in ("PROCESSING", "PENDING"))
 
 
-def read_index(run_dir: Path) -> RecordIndex:
-    index = RecordIndex()
+def _complete_lines(run_dir: Path) -> Iterator[bytes]:
+    """The lines of records.jsonl, without a torn last one (a crash mid-write is no record)."""
     try:
         records = open(run_dir / RECORDS, "rb")
     except FileNotFoundError:
-        return index
+        return
     with records:
         for raw in records:
-            if raw.endswith(b"\n"):  # a torn last line is not a record
-                index.add(raw)
+            if raw.endswith(b"\n"):
+                yield raw
+
+
+def read_index(run_dir: Path) -> RecordIndex:
+    index = RecordIndex()
+    for raw in _complete_lines(run_dir):
+        index.add(raw)
     return index
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The last invocation's summary.json, if there is a readable one."""
+    try:
+        summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
 
 
 def read_assets(run_dir: Path) -> dict[str, str]:
@@ -132,19 +147,14 @@ def manifest_of(run_dir: Path) -> tuple[Path, Path | None]:
 def latest_records(run_dir: Path) -> dict[str, dict[str, Any]]:
     """job_id -> the line that decides its state: its success, else its last failure."""
     latest: dict[str, dict[str, Any]] = {}
-    try:
-        records = open(run_dir / RECORDS, "rb")
-    except FileNotFoundError:
-        return latest
-    with records:
-        for raw in records:
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            job_id = record.get("job_id") if isinstance(record, dict) else None
-            if isinstance(job_id, str) and latest.get(job_id, {}).get("status") != "success":
-                latest[job_id] = record
+    for raw in _complete_lines(run_dir):
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue
+        job_id = record.get("job_id") if isinstance(record, dict) else None
+        if isinstance(job_id, str) and latest.get(job_id, {}).get("status") != "success":
+            latest[job_id] = record
     return latest
 
 

@@ -162,3 +162,8 @@ def emulator_process() -> Iterator[Callable[..., EmulatorProcess]]:
     yield start
     for process in started:
         process.close()
+
+
+def run_module(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`python -m runner ARGV...` in its own process, in `cwd`."""
+    return subprocess.run([sys.executable, "-m", "runner", *argv], capture_output=True, text=True, cwd=cwd, timeout=120)

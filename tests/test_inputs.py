@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from runner import inputs
 from runner.errors import ManifestError
 from runner.manifest import load
 from runner.plan import make_plan
-from tests.conftest import REPO, records, run_text, write
+from tests.conftest import REPO, records, run_module, run_text, write
 
 SKETCH = REPO / "manifests" / "inputs" / "cottage-sketch.png"
 OTHER = REPO / "tests" / "fixtures" / "inputs" / "sketch.png"
@@ -131,17 +129,11 @@ async def test_asset_paths_and_urls_are_sent_as_written(api, tmp_path: Path) -> 
 
 
 def test_the_img2img_example_runs_with_one_upload(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "runner", "run", str(REPO / "manifests" / "img2img.yaml"), "--emulator", "--out", "out"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    done = run_module(tmp_path, "run", str(REPO / "manifests" / "img2img.yaml"), "--emulator", "--out", "out")
     assert done.returncode == 0, done.stderr
     assert "img2img: 6 of 6 jobs done" in done.stdout
     assert len((tmp_path / "out" / "assets.json").read_text().splitlines()) == 3  # one entry
-    status = subprocess.run([sys.executable, "-m", "runner", "status", "out"], capture_output=True, text=True, cwd=tmp_path)
+    status = run_module(tmp_path, "status", "out")
     assert "6 jobs: 6 done, 0 failed, 0 pending" in status.stdout
 
 

@@ -8,14 +8,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO, records
+from tests.conftest import REPO, records, run_module
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -38,14 +37,10 @@ def page_data(report: Path) -> dict[str, Any]:
     return data
 
 
-def run_cli(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runner", *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-
-
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     where = tmp_path_factory.mktemp("example")
-    done = run_cli(where, "run", str(REPO / "manifests" / "example.yaml"), "--emulator", "--out", "run")
+    done = run_module(where, "run", str(REPO / "manifests" / "example.yaml"), "--emulator", "--out", "run")
     assert done.returncode == 0, done.stderr
     assert "report in run/report.html" in done.stdout
     return where / "run"
@@ -79,7 +74,7 @@ def test_failed_and_pending_jobs_show_in_their_cells(tmp_path: Path, emulator_pr
         "  - {id: b, prompt: 'b {x}', vars: {x: [1, 2, 3]}}\nsweep:\n  guidance: [1, 2]\nzip:\n"
         "  output_quality: [50, 60]\n  go_fast: [true, false]\nseeds: [1]\n"
     )
-    done = run_cli(tmp_path, "run", str(manifest), "--base-url", served.url, "--max-jobs", "16", "--no-progress")
+    done = run_module(tmp_path, "run", str(manifest), "--base-url", served.url, "--max-jobs", "16", "--no-progress")
     assert done.returncode == 3, done.stderr
     data = page_data(tmp_path / "output" / "mixed" / "report.html")
     jobs = [job for prompt in data["prompts"] for job in prompt["jobs"]]
@@ -93,7 +88,7 @@ def test_failed_and_pending_jobs_show_in_their_cells(tmp_path: Path, emulator_pr
 
 
 def test_contact_sheets_are_drawn_per_prompt(example_run: Path, tmp_path: Path) -> None:
-    done = run_cli(tmp_path, "report", str(example_run), "--sheet")
+    done = run_module(tmp_path, "report", str(example_run), "--sheet")
     assert done.returncode == 0, done.stderr
     for prompt in ("city", "harbour"):
         with Image.open(example_run / "sheets" / f"{prompt}.png") as sheet:
@@ -104,7 +99,7 @@ def test_the_report_of_a_run_dir_with_no_records_says_pending(tmp_path: Path) ->
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     shutil.copy(REPO / "manifests" / "example.yaml", run_dir / "manifest.yaml")
-    done = run_cli(tmp_path, "report", str(run_dir))
+    done = run_module(tmp_path, "report", str(run_dir))
     assert done.returncode == 0, done.stderr
     assert page_data(run_dir / "report.html")["counts"] == {"total": 8, "done": 0, "failed": 0, "pending": 8}
 
@@ -158,7 +153,7 @@ def test_the_report_opens_from_disk_with_every_image_loaded(chromium: str, examp
 
 
 def test_an_img2img_report_shows_the_input_beside_its_outputs(tmp_path: Path) -> None:
-    done = run_cli(tmp_path, "run", str(REPO / "manifests" / "img2img.yaml"), "--emulator", "--out", "run")
+    done = run_module(tmp_path, "run", str(REPO / "manifests" / "img2img.yaml"), "--emulator", "--out", "run")
     assert done.returncode == 0, done.stderr
     data = page_data(tmp_path / "run" / "report.html")
     for prompt in data["prompts"]:

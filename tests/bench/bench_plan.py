@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,23 +9,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.bench.fixtures import manifest, write_records
+
 RUNS = 3
-
-
-def manifest(path: Path, seeds: int) -> Path:
-    """4 arms x 5 subjects x 10 guidance x 10 steps x `seeds` seeds (seeds=50: 100,000 jobs)."""
-    subjects = ["fox", "owl", "heron", "lynx", "otter"]
-    arms = "".join(
-        f"  - id: arm{i}\n    prompt: 'style {i}: a {{subject}} in the snow'\n    vars: {{subject: {subjects}}}\n"
-        for i in range(4)
-    )
-    path.write_text(
-        "version: 1\nname: bench\ndefaults: {aspect_ratio: '1:1', megapixels: 1, output_quality: 80}\n"
-        f"prompts:\n{arms}sweep:\n  guidance: {[1 + i / 2 for i in range(10)]}\n"
-        f"  num_inference_steps: {list(range(5, 51, 5))}\nrepeats: {seeds}\n",
-        encoding="utf-8",
-    )
-    return path
 
 
 def measure(argv: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[float, float]:
@@ -52,18 +37,7 @@ def run() -> list[tuple[str, str, str, bool]]:
         huge = manifest(Path(tmp) / "1m.yaml", seeds=500)
         # A run dir holding half the jobs, as a resumed overnight batch would.
         run_dir = Path(tmp) / "run"
-        run_dir.mkdir()
-        # Streamed line by line: a child's peak RSS includes this process's own memory at
-        # fork time (Linux carries ru_maxrss across exec), so this process must stay small.
-        with (
-            subprocess.Popen([*cli, "plan", "--json", str(small)], stdout=subprocess.PIPE, text=True) as listing,
-            open(run_dir / "records.jsonl", "w", encoding="utf-8") as records,
-        ):
-            assert listing.stdout is not None
-            for index, line in enumerate(listing.stdout):
-                if index % 2 == 0:
-                    job = json.loads(line)
-                    records.write(json.dumps({**job, "status": "success", "aiRecord": {}, "files": []}) + "\n")
+        write_records(small, run_dir, done=lambda index: index % 2 == 0)
 
         _, floor_mem = measure([sys.executable, "-c", "pass"])
         plan_time, plan_mem = best([*cli, "plan", str(small), "--out", str(Path(tmp) / "empty")])

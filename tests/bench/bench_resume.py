@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.bench.bench_plan import manifest
+from tests.bench.fixtures import manifest, write_records
 
 DONE = 100_000
 
@@ -37,36 +37,7 @@ def run() -> list[tuple[str, str, str, bool]]:
     with tempfile.TemporaryDirectory() as tmp:
         source = manifest(Path(tmp) / "m.yaml", seeds=51)  # 102,000 jobs, 100,000 of them done
         run_dir = Path(tmp) / "run"
-        run_dir.mkdir()
-        with (
-            subprocess.Popen([*cli, "plan", "--json", str(source)], stdout=subprocess.PIPE, text=True) as listing,
-            open(run_dir / "records.jsonl", "w", encoding="utf-8") as records,
-        ):
-            assert listing.stdout is not None
-            for index, line in enumerate(listing.stdout):
-                if index >= DONE:
-                    break
-                job = json.loads(line)
-                ai_record = {
-                    "uuid": f"{index:032x}",
-                    "model": "black-forest-labs/flux-dev",
-                    "type": "IMAGE_GENERATOR",
-                    "status": "SUCCESS",
-                    "createdAt": "2026-11-23T19:00:00.000Z",
-                    "aiRecordDetail": {
-                        "promptObject": job["request"]["promptObject"],
-                        "resultObject": [f"development/images/2026_11_23_19_00_00_{index:012d}.webp"],
-                    },
-                    "temporaryUrl": "https://s3.example/asset.1min.ai/development/images/x.webp?X-Amz-Signature=" + "0" * 64,
-                }
-                line_out = {
-                    "job_id": job["job_id"], "prompt_id": job["prompt_id"], "status": "success", "attempts": 1,
-                    "axes": job["axes"], "request": job["request"], "aiRecord": ai_record,
-                    "files": [f"images/{job['prompt_id']}/{job['job_id']}.webp"], "error": None,
-                    "started_at": "2026-11-23T19:00:00.000Z", "finished_at": "2026-11-23T19:00:14.000Z", "elapsed_s": 14.2,
-                }  # fmt: skip
-                records.write(json.dumps(line_out) + "\n")
-            listing.terminate()
+        write_records(source, run_dir, done=lambda index: index < DONE)
         emulator = subprocess.Popen(
             [*cli, "emulator", "--port", "0", "--latency", "0.05,0.05", "--max-side", "16"], stdout=subprocess.PIPE, text=True
         )
