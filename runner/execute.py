@@ -107,11 +107,12 @@ class Pool:
     async_mode: bool = False  # ask for asynchronous generations and poll them
     poll_timeout: float = 300.0  # how long one asynchronous generation is polled
     sleep: Sleep = asyncio.sleep
-    outcome: Outcome = field(default_factory=Outcome)
-    _upload_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     local_images: Mapping[str, Path] = field(default_factory=dict)  # input image token -> file
-    capped: bool = False  # max_jobs reached with jobs left over
     cap_reason: str = "the --max-jobs cap"
+    outcome: Outcome = field(default_factory=Outcome, init=False)
+    taken: int = field(default=0, init=False)  # new jobs taken, counted against max_jobs
+    capped: bool = field(default=False, init=False)  # max_jobs reached with jobs left over
+    _upload_locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
 
     async def run(self, jobs: Iterator[Job], unfetched: Iterable[dict[str, Any]] = ()) -> Outcome:
         """Fetch what earlier runs paid for, then run `jobs`, until done or stopped."""
@@ -126,22 +127,30 @@ class Pool:
         return self.outcome
 
     async def _worker(self, work: Iterator[Job | dict[str, Any]]) -> None:
-        while not self.stop.requested:
-            if self.deadline is not None and time.time() >= self.deadline:
-                self.stop.request("deadline", "the deadline has passed")
-                return
+        while self._may_dispatch():
             item = next(work, None)
             if item is None:
                 return
             if isinstance(item, dict):
                 await self._fetch_again(item)
                 continue
-            if self.max_jobs is not None and self.outcome.submitted >= self.max_jobs:
+            if self.max_jobs is not None and self.taken >= self.max_jobs:
                 # Jobs already taken still go out: the cap stops taking, it abandons nothing.
                 self.capped = True
                 return
-            self.outcome.submitted += 1
+            self.taken += 1
             await self._run_job(item)
+
+    def _may_dispatch(self) -> bool:
+        """False once the run should send nothing new: stopped, or past its deadline."""
+        if not self.stop.requested and self.deadline is not None and time.time() >= self.deadline:
+            self.stop.request("deadline", "the deadline has passed")
+        return not self.stop.requested
+
+    def _stop_run(self, error: ApiError, job: Job | None = None, attempt: int = 0) -> None:
+        """A bad key or an empty account: stop dispatching, and say so once."""
+        if self.stop.request(error.kind, error.message):
+            self.on_event(Event("stop", job=job, error=error, attempt=attempt, message=error.message))
 
     async def _run_job(self, job: Job) -> None:
         started = time.time()
@@ -149,8 +158,7 @@ class Pool:
             request = await self._as_sent(job)
         except ApiError as error:
             if error.stops_run:
-                if self.stop.request(error.kind, error.message):
-                    self.on_event(Event("stop", job=job, error=error, message=error.message))
+                self._stop_run(error, job)
                 return
             await self._record_failure(job, error, 0, started)
             return
@@ -159,8 +167,10 @@ class Pool:
             attempt += 1
             try:
                 async with self.pacer.slot():
-                    if self.stop.requested:
+                    if not self._may_dispatch():
                         return  # not sent: the job stays pending for the next run
+                    if attempt == 1:
+                        self.outcome.submitted += 1
                     generation = await self.client.generate(request, asynchronous=self.async_mode)
                     if not generation.finished:
                         # Polling holds the slot: a running generation is one in flight.
@@ -172,8 +182,7 @@ class Pool:
                 return
             except ApiError as error:
                 if error.stops_run:
-                    if self.stop.request(error.kind, error.message):
-                        self.on_event(Event("stop", job=job, error=error, attempt=attempt, message=error.message))
+                    self._stop_run(error, job, attempt)
                     return
                 if error.status == 429:
                     self.pacer.throttled(error.retry_after)
@@ -270,7 +279,7 @@ class Pool:
                 return
             except ApiError as error:
                 if error.stops_run:
-                    self.stop.request(error.kind, error.message)
+                    self._stop_run(error, job)
                     return
                 await self._record_failure(job, error, int(earlier.get("attempts", 1)), time.time(), record)
                 return
