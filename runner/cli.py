@@ -66,13 +66,26 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print one job per line as JSON")
     plan.set_defaults(handler=_plan)
 
-    run = verbs.add_parser("run", help="run, or resume, a manifest into its run directory")
+    run = verbs.add_parser(
+        "run",
+        help="run, or resume, a manifest into its run directory",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "The API key is read from ONEMIN_API_KEY only; without it, add --emulator.\n"
+            "Every option but --emulator and --no-progress can also be set in the manifest's run: block.\n\n"
+            "exit codes: 0 every job done; 1 finished, some jobs failed; 2 usage or manifest error, or the\n"
+            "run dir is in use (nothing sent); 3 stopped early, resumable (bad key, no credits, deadline,\n"
+            "--max-jobs or --max-credits, a full disk); 130/143 SIGINT/SIGTERM, resumable"
+        ),
+    )
     run.add_argument("manifest", metavar="MANIFEST")
     run.add_argument("--out", metavar="DIR", help="run directory (default: output/<name>)")
-    run.add_argument("--concurrency", type=int, metavar="N", help="generation requests in flight at once")
+    run.add_argument("--concurrency", type=int, metavar="N", help="generation requests in flight at once (default 4)")
     run.add_argument("--requests-per-minute", type=float, metavar="R", help="pace requests to at most R a minute")
-    run.add_argument("--max-attempts", type=int, metavar="N", help="tries per job before it fails")
-    run.add_argument("--request-timeout", type=float, metavar="SECONDS", help="give up on one request after this long")
+    run.add_argument("--max-attempts", type=int, metavar="N", help="tries per job before it fails (default 6)")
+    run.add_argument(
+        "--request-timeout", type=float, metavar="SECONDS", help="give up on one request after this long (default 300)"
+    )
     run.add_argument("--max-jobs", type=int, metavar="N", help="submit at most N new jobs in this invocation")
     run.add_argument("--deadline", metavar="DURATION|TIME", help="stop dispatching after e.g. 8h, or at e.g. 06:30")
     run.add_argument("--base-url", metavar="URL", help="API address (default: $ONEMIN_BASE_URL, else the real API)")

@@ -121,3 +121,16 @@ def test_plan_json_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert len(pipeline.stdout.splitlines()) == 1
     assert "Traceback" not in pipeline.stderr
     assert "BrokenPipe" not in pipeline.stderr
+
+
+def test_run_help_states_the_real_defaults_and_the_exit_codes(cli) -> None:  # type: ignore[no-untyped-def]
+    from runner.settings import RunSettings
+
+    result = cli("run", "--help")
+    assert result.code == 0
+    text = " ".join(result.out.split())
+    defaults = RunSettings()
+    assert f"at once (default {defaults.concurrency})" in text
+    assert f"fails (default {defaults.max_attempts})" in text
+    assert f"this long (default {defaults.request_timeout:g})" in text
+    assert "ONEMIN_API_KEY" in text and "3 stopped early, resumable" in text
