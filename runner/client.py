@@ -108,7 +108,8 @@ class Client:
         """Send a local image to the Asset API; return the asset path `image_prompt` takes."""
         form = aiohttp.FormData()
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        form.add_field("asset", path.read_bytes(), filename=path.name, content_type=content_type)
+        # A file-like object, not bytes: aiohttp streams it instead of refusing a large body.
+        form.add_field("asset", io.BytesIO(path.read_bytes()), filename=path.name, content_type=content_type)
         status, headers, body = await self._exchange(
             "POST", f"{self._base}/api/assets", self._download_timeout, data=form, headers=self._headers
         )
@@ -123,17 +124,26 @@ class Client:
     ) -> tuple[int, Any, bytes]:
         try:
             async with self._session.request(method, url, timeout=timeout, **kwargs) as response:
-                if limit is not None and (response.content_length or 0) > limit:
-                    raise ApiError("download", f"answer larger than {limit} bytes", status=response.status)
-                body = await response.content.read(limit + 1) if limit is not None else await response.read()
-                if limit is not None and len(body) > limit:
-                    raise ApiError("download", f"answer larger than {limit} bytes", status=response.status)
+                body = await response.read() if limit is None else await _read_capped(response, limit)
                 return response.status, response.headers, body
         except TimeoutError as exc:
             seconds = timeout.total
             raise ApiError("timeout", f"no answer within {seconds:g} s" if seconds else "timed out", retryable=True) from exc
         except aiohttp.ClientError as exc:
             raise ApiError("network", _describe_network_error(exc, url), retryable=True) from exc
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, in as many reads as it takes, refused past `limit` bytes."""
+    if (response.content_length or 0) > limit:
+        raise ApiError("download", f"answer larger than {limit} bytes", status=response.status)
+    chunks, size = [], 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError("download", f"answer larger than {limit} bytes", status=response.status)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def parse_generation(status: int, headers: Any, body: bytes, running_ok: bool = False) -> Generation:

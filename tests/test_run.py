@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from runner import pictures, schemas
@@ -117,3 +118,29 @@ def test_status_of_something_that_is_not_a_run_dir(cli, tmp_path: Path) -> None:
     result = cli("status", str(tmp_path))
     assert result.code == 2
     assert "is not a run directory" in result.err
+
+
+async def test_a_large_image_downloads_whole_and_the_cap_holds(api, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import os
+
+    import aiohttp
+
+    from runner import client as client_module
+    from runner.client import Client
+    from runner.errors import ApiError
+
+    noise = Image.frombytes("RGB", (1024, 1024), os.urandom(1024 * 1024 * 3))
+    noise.save(tmp_path / "noise.png")
+    original = (tmp_path / "noise.png").read_bytes()
+    assert len(original) > 3_000_000  # many network reads, not one
+    _, url = await api()
+    async with aiohttp.ClientSession() as session:
+        client = Client(session, url, "emulator-key", request_timeout=30)
+        asset = await client.upload(tmp_path / "noise.png")
+        picture = await client.download(f"{client.asset_base}/{asset}")
+        monkeypatch.setattr(client_module, "MAX_IMAGE_BYTES", 1_000_000)
+        with pytest.raises(ApiError, match="answer larger than 1000000 bytes"):
+            await client.download(f"{client.asset_base}/{asset}")
+    assert picture.extension == "png"
+    assert hashlib.sha256(picture.data).digest() == hashlib.sha256(original).digest()
