@@ -24,6 +24,10 @@ class RunLocked(FluxBatchError):
     """The run directory is being written by another live flux-batch process."""
 
 
+class RunDirUnusable(FluxBatchError):
+    """The run directory cannot be created, locked or written (a file in the way, no rights)."""
+
+
 ERROR_KINDS = ("http", "timeout", "network", "invalid_response", "auth", "credits", "download", "validation")
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from runner.errors import RunLocked
+from runner.errors import RunDirUnusable, RunLocked
 
 Images = Sequence[tuple[Path, bytes]]  # where each image goes, and its bytes
 
@@ -102,8 +102,8 @@ def _complete_lines(run_dir: Path) -> Iterator[bytes]:
     """The lines of records.jsonl, without a torn last one (a crash mid-write is no record)."""
     try:
         records = open(run_dir / RECORDS, "rb")
-    except FileNotFoundError:
-        return
+    except (FileNotFoundError, NotADirectoryError):
+        return  # no run dir yet (or a file where one would go): no records
     with records:
         for raw in records:
             if raw.endswith(b"\n"):
@@ -175,8 +175,11 @@ class RunDir:
 
     @classmethod
     def open(cls, path: Path, manifest_text: str, source: Path | None = None) -> RunDir:
-        path.mkdir(parents=True, exist_ok=True)
-        lock_fd = _lock(path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            lock_fd = _lock(path)
+        except OSError as exc:
+            raise RunDirUnusable(f"cannot use {path} as a run directory: {exc.strerror or exc}") from exc
         try:
             notes = _recover(path)
             index = read_index(path)
@@ -184,6 +187,9 @@ class RunDir:
             if source is not None:
                 # Local input images are named relative to the manifest: status needs its place.
                 _write_atomically(path / SOURCE, f"{source.resolve()}\n")
+        except OSError as exc:
+            os.close(lock_fd)
+            raise RunDirUnusable(f"cannot write to the run directory {path}: {exc.strerror or exc}") from exc
         except BaseException:
             os.close(lock_fd)
             raise

@@ -134,3 +134,10 @@ def test_run_help_states_the_real_defaults_and_the_exit_codes(cli) -> None:  # t
     assert f"fails (default {defaults.max_attempts})" in text
     assert f"this long (default {defaults.request_timeout:g})" in text
     assert "ONEMIN_API_KEY" in text and "3 stopped early, resumable" in text
+
+
+def test_plan_against_a_path_that_holds_no_run_dir(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    in_the_way = write(tmp_path / "a-file", "not a directory")
+    result = cli("plan", str(SPEC_EXAMPLE), "--out", str(in_the_way))
+    assert result.code == 0
+    assert f"{in_the_way}: 0 done, 32 to run" in result.out

@@ -144,3 +144,11 @@ async def test_a_large_image_downloads_whole_and_the_cap_holds(api, tmp_path: Pa
             await client.download(f"{client.asset_base}/{asset}")
     assert picture.extension == "png"
     assert hashlib.sha256(picture.data).digest() == hashlib.sha256(original).digest()
+
+
+def test_an_unusable_run_dir_is_a_clear_message(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    in_the_way = write(tmp_path / "a-file", "not a directory")
+    result = cli("run", str(REPO / "manifests" / "example.yaml"), "--emulator", "--out", str(in_the_way))
+    assert result.code == 2
+    assert f"flux-batch: cannot use {in_the_way} as a run directory: File exists" in result.err
+    assert "Traceback" not in result.err
