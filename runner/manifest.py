@@ -74,10 +74,15 @@ def load(path: str | FsPath, base_dir: FsPath | None = None) -> Manifest:
     """Read and check the manifest at `path`; raise ManifestError listing every problem."""
     shown = str(path)
     try:
-        text = FsPath(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ManifestError([Problem(shown, None, "", f"cannot read the manifest: {reason}")]) from exc
+        raw = FsPath(path).read_bytes()
+    except OSError as exc:
+        raise ManifestError([Problem(shown, None, "", f"cannot read the manifest: {exc.strerror or exc}")]) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        message = f"the manifest is not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8"
+        raise ManifestError([Problem(shown, line, "", message)]) from exc
     return loads(text, shown, base_dir)
 
 
