@@ -159,3 +159,14 @@ def test_an_img2img_report_shows_the_input_beside_its_outputs(tmp_path: Path) ->
     for prompt in data["prompts"]:
         assert prompt["input"] and prompt["input"].startswith("thumbs/inputs/")
         assert (tmp_path / "run" / prompt["input"]).is_file()
+
+
+def test_a_linked_view_picks_the_grid_axes(chromium: str, example_run: Path, tmp_path: Path) -> None:
+    url = f"file://{(example_run / 'report.html').resolve()}?eager&cols=num_inference_steps&rows=vehicle"
+    profile = ["--user-data-dir=" + str(tmp_path / "profile"), "--virtual-time-budget=10000"]
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, *profile, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    grids = re.findall(r'<table class="grid" data-cols="([^"]*)" data-rows="([^"]*)"', dom.stdout)
+    assert grids[:2] == [("num_inference_steps", "vehicle")] * 2, dom.stderr[-1000:]
+    first_grid = dom.stdout[dom.stdout.index('data-cols="num_inference_steps"') :]
+    headers = re.findall(r"<th>([^<]*)</th>", first_grid[: first_grid.index("</tr>")])
+    assert headers == ["20", "28"]
