@@ -15,6 +15,7 @@ import shlex
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -226,9 +227,11 @@ def status_command(run_dir: Path, as_json: bool) -> int:
     ids = set(plan.job_ids())
     done = len(ids & index.done)
     failed: dict[str, int] = {}
-    for job_id, kind in index.failed.items():
+    reasons: Counter[tuple[str, str]] = Counter()
+    for job_id, (kind, message) in index.failed.items():
         if job_id in ids:
             failed[kind] = failed.get(kind, 0) + 1
+            reasons[kind, message] += 1
     n_failed = sum(failed.values())
     status: dict[str, Any] = {
         "run_dir": str(run_dir),
@@ -237,6 +240,7 @@ def status_command(run_dir: Path, as_json: bool) -> int:
         "done": done,
         "failed": n_failed,
         "failed_by_kind": failed,
+        "failures": [{"kind": k, "message": m, "jobs": n} for (k, m), n in reasons.most_common()],
         "pending": plan.total - done - n_failed,
         "last_run": read_summary(run_dir),
     }
@@ -245,6 +249,11 @@ def status_command(run_dir: Path, as_json: bool) -> int:
         return EXIT_OK
     kinds = f" ({', '.join(f'{k} {n}' for k, n in sorted(failed.items()))})" if failed else ""
     print(f"{run_dir}: {plan.total} jobs: {done} done, {n_failed} failed{kinds}, {status['pending']} pending")
+    shown = 5
+    for (kind, message), count in reasons.most_common(shown):
+        print(f"  {count} x {kind}: {message}")
+    if len(reasons) > shown:
+        print(f"  ... and {len(reasons) - shown} other reasons; `status --json` lists them all")
     last = status["last_run"]
     if last:
         print(

@@ -53,7 +53,7 @@ class RecordIndex:
 
     done: set[str] = field(default_factory=set)
     unfetched: dict[str, dict[str, Any]] = field(default_factory=dict)  # job_id -> failed line of a paid image
-    failed: dict[str, str] = field(default_factory=dict)  # job_id -> error kind, while not done
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # job_id -> (kind, message), while not done
     latencies: list[float] = field(default_factory=list)  # elapsed_s of every success line
     lines: int = 0
 
@@ -83,8 +83,9 @@ class RecordIndex:
             if isinstance(record.get("elapsed_s"), int | float):
                 self.latencies.append(float(record["elapsed_s"]))
         elif job_id not in self.done:
-            kind = str((record.get("error") or {}).get("kind", "unknown"))
-            self.failed[job_id] = kind
+            error = record.get("error") or {}
+            kind = str(error.get("kind", "unknown"))
+            self.failed[job_id] = (kind, str(error.get("message", "")))
             if _paid_for(record):
                 self.unfetched[job_id] = record
 

@@ -135,6 +135,8 @@ def test_status_plan_log_and_history_of_a_partial_run(cli, tmp_path: Path, emula
     assert counts["last_run"]["stopped"]["reason"] == "max_jobs"
     human = cli("status", str(run_dir))
     assert f"12 jobs: {8 - failed} done, {failed} failed (validation {failed}), 4 pending" in human.out
+    assert f"  {failed} x validation: the provider refused the request (422): NSFW content detected" in human.out
+    assert counts["failures"][0]["jobs"] == failed and counts["failures"][0]["kind"] == "validation"
     second = run_cli(cli, manifest, served.url)
     assert second.code in (0, 1)
     history = (run_dir / "summary.history.jsonl").read_text().splitlines()
