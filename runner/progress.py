@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runner.execute import Event
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 LINE_EVERY_S = 10.0
 
@@ -35,6 +36,8 @@ class Progress:
         if event.kind == "planned":
             self.total = event.count
             if self._enabled and self.stream.isatty():
+                from tqdm import tqdm  # 40 ms to import: only when a bar is drawn
+
                 self._bar = tqdm(total=self.total, unit="img", file=self.stream, dynamic_ncols=True, smoothing=0.1)
         elif event.kind == "done":
             self.done += 1

@@ -188,3 +188,18 @@ def test_a_deadline_stops_the_run_with_exit_3(cli, tmp_path: Path, emulator_proc
     assert time.monotonic() - started < 3
     assert "stopped early: the deadline has passed. Run the same command again to resume." in result.err
     assert 4 <= len(records(tmp_path / "output" / "t")) <= 10
+
+
+def test_on_a_terminal_progress_is_a_bar() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    progress = Progress(stream=stream)
+    progress(Event("planned", count=3))
+    for _ in range(3):
+        progress(Event("done"))
+    progress.close()
+    drawn = stream.getvalue()
+    assert "3/3" in drawn and "img" in drawn and "\r" in drawn
