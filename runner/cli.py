@@ -17,14 +17,13 @@ from typing import Any, TextIO
 
 from runner import __version__
 from runner.cli_emulator import add_knob_flags, knobs_from, serve_emulator
-from runner.errors import FluxBatchError, ManifestError, RunLocked, UsageError
+from runner.errors import EXIT_OK, EXIT_USAGE, FluxBatchError, ManifestError, RunLocked, UsageError
 from runner.manifest import load
 from runner.plan import Plan, make_plan
 from runner.settings import RunSettings
 from runner.store import read_index
 from runner.template import render
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 # Before any image has been made in a run dir, plan assumes this much time per image.
 ASSUMED_SECONDS_PER_IMAGE = 30.0
 LARGE_PLAN = 10_000  # plan warns above this many jobs

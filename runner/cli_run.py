@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from runner.errors import UsageError
+from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, UsageError
 from runner.execute import Event, Stop, run_plan
 from runner.knobs import DEFAULT_KEY, Knobs
 from runner.manifest import load
@@ -33,7 +33,6 @@ from runner.report import contact_sheets, write_report
 from runner.settings import DEFAULT_BASE_URL, RunSettings, deadline_at
 from runner.store import LOG, SUMMARY, RunDir, manifest_of, read_index, read_summary
 
-EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 3
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 KEY_VARIABLE = "ONEMIN_API_KEY"
 

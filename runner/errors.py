@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+# Exit codes of SPEC.md section 3 (and 130/143 for SIGINT/SIGTERM, kept beside the signals).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
+
 
 class FluxBatchError(Exception):
     """Base of every error flux-batch reports to its user as a message, not a traceback."""

@@ -157,12 +157,19 @@ def wait_for_lines(run_dir: Path, count: int, timeout: float = 30) -> None:
     raise AssertionError(f"fewer than {count} records after {timeout} s")
 
 
-def test_sigterm_finishes_in_flight_jobs_and_a_rerun_completes_each_job_once(tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+def a_run_under_way(tmp_path: Path, emulator_process, lines: int):  # type: ignore[no-untyped-def]
+    """30 jobs at concurrency 4 against a slow emulator process, once `lines` are recorded:
+    (emulator, manifest, run dir, the running process)."""
     served = emulator_process("--latency", "0.2,0.4", "--max-side", "64")
     manifest = write(tmp_path / "m.yaml", manifest_text(30, concurrency=4))
     run_dir = tmp_path / "output" / "t"
-    first = start_run(manifest, served.url)
-    wait_for_lines(run_dir, 4)
+    running = start_run(manifest, served.url)
+    wait_for_lines(run_dir, lines)
+    return served, manifest, run_dir, running
+
+
+def test_sigterm_finishes_in_flight_jobs_and_a_rerun_completes_each_job_once(tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+    served, manifest, run_dir, first = a_run_under_way(tmp_path, emulator_process, lines=4)
     first.send_signal(signal.SIGTERM)
     _, err = first.communicate(timeout=30)
     assert first.returncode == 143, err
@@ -179,11 +186,7 @@ def test_sigterm_finishes_in_flight_jobs_and_a_rerun_completes_each_job_once(tmp
 
 
 def test_kill_9_loses_at_most_the_jobs_in_flight(tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
-    served = emulator_process("--latency", "0.2,0.4", "--max-side", "64")
-    manifest = write(tmp_path / "m.yaml", manifest_text(30, concurrency=4))
-    run_dir = tmp_path / "output" / "t"
-    first = start_run(manifest, served.url)
-    wait_for_lines(run_dir, 6)
+    served, manifest, run_dir, first = a_run_under_way(tmp_path, emulator_process, lines=6)
     os.kill(first.pid, signal.SIGKILL)
     first.communicate(timeout=10)
     second = start_run(manifest, served.url)
