@@ -9,7 +9,6 @@ import argparse
 import json
 import math
 import os
-import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -218,6 +217,8 @@ def _estimate(pending: int, settings: RunSettings, latencies: Sequence[float]) -
     if pending == 0:
         return "nothing to run"
     if latencies:
+        import statistics  # plan's estimate only: kept off the start-up of every run
+
         per_image = statistics.median(latencies)
         basis = f"the median of {len(latencies):,} images made here, {per_image:.1f} s"
     else:

@@ -29,7 +29,6 @@ from runner.knobs import DEFAULT_KEY, Knobs
 from runner.manifest import load
 from runner.plan import Plan, make_plan
 from runner.progress import Progress, RunLog, fan_out
-from runner.report import contact_sheets, write_report
 from runner.settings import DEFAULT_BASE_URL, RunSettings, deadline_at
 from runner.store import LOG, SUMMARY, RunDir, manifest_of, read_index, read_summary
 
@@ -270,6 +269,8 @@ def plan_of_run_dir(run_dir: Path) -> Plan:
 
 
 def report_command(run_dir: Path, sheet: bool) -> int:
+    from runner.report import contact_sheets, write_report  # Pillow's drawing only where it draws
+
     plan = plan_of_run_dir(run_dir)
     print(f"report in {write_report(run_dir, plan)}")
     if sheet:
@@ -280,6 +281,8 @@ def report_command(run_dir: Path, sheet: bool) -> int:
 
 def _write_report(run_dir: Path, plan: Plan) -> None:
     """The report at the end of a run is a courtesy: a failure to draw it is not the run's."""
+    from runner.report import write_report
+
     try:
         print(f"report in {write_report(run_dir, plan)}")
     except OSError as exc:

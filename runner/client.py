@@ -11,6 +11,7 @@ import io
 import json
 import mimetypes
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -20,14 +21,12 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 from fastjsonschema import JsonSchemaException
-from PIL import Image, UnidentifiedImageError
 
 from runner import schemas
 from runner.errors import ApiError
 
 PUBLIC_ASSET_URL = "https://asset.1min.ai"
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
-_IMAGE_TYPES = {"WEBP": "webp", "PNG": "png", "JPEG": "jpg", "GIF": "gif"}
 _CREDITS = re.compile(r"credit", re.IGNORECASE)
 _URL = re.compile(r"https?://\S+")
 _REQUEST_ID = re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b|\b[0-9a-f]{24,}\b")
@@ -271,16 +270,32 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def image_extension(data: bytes) -> str:
-    """The file extension of an image in `data`; ApiError(kind="download") if it is not one."""
-    try:
-        with Image.open(io.BytesIO(data), formats=list(_IMAGE_TYPES)) as image:
-            image.verify()
-            kind = image.format or ""
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ApiError("download", f"the downloaded file is not an image ({len(data)} bytes)", retryable=True) from exc
-    if kind not in _IMAGE_TYPES:
-        raise ApiError("download", f"the downloaded file is a {kind} image, not a picture format the API makes", retryable=True)
-    return _IMAGE_TYPES[kind]
+    """The file extension of a whole image in `data`; ApiError(kind="download") if it is not one.
+
+    A structural check, not a decode: the format's signature at the start, and its own length
+    field or end marker at the end, which is what a truncated or substituted download breaks.
+    It costs microseconds and no imports, where opening the image with Pillow costs far more
+    per job and proves little more: Pillow does not verify WebP or JPEG data either.
+    """
+    for extension, signature, is_whole in _IMAGE_FORMATS:
+        if data.startswith(signature):
+            if not is_whole(data):
+                raise ApiError("download", f"the downloaded {extension} image is cut short ({len(data)} bytes)", retryable=True)
+            return extension
+    raise ApiError("download", f"the downloaded file is not an image ({len(data)} bytes)", retryable=True)
+
+
+def _whole_webp(data: bytes) -> bool:
+    # RIFF header: "RIFF", then the size of everything after these 8 bytes, then "WEBP".
+    return data[8:12] == b"WEBP" and len(data) >= 8 + int.from_bytes(data[4:8], "little")
+
+
+_IMAGE_FORMATS: tuple[tuple[str, bytes, Callable[[bytes], bool]], ...] = (
+    ("webp", b"RIFF", _whole_webp),
+    ("png", b"\x89PNG\r\n\x1a\n", lambda data: b"IEND\xaeB`\x82" in data[-64:]),
+    ("jpg", b"\xff\xd8\xff", lambda data: b"\xff\xd9" in data[-64:]),
+    ("gif", b"GIF8", lambda data: data.rstrip(b"\0").endswith(b";")),
+)
 
 
 def _clean(text: str) -> str:

@@ -284,8 +284,10 @@ class Emulator:
             return web.Response(status=404, text=_s3_error("NoSuchKey"), content_type="application/xml")
         if self._dice.random() < self.knobs.download_fail:
             return web.Response(status=500, text=_s3_error("InternalError"), content_type="application/xml")
-        self.stats.downloads += 1
         data, content_type = self.files[path]
+        if self._dice.random() < self.knobs.download_truncate:
+            return web.Response(body=data[: len(data) // 2], content_type=content_type)
+        self.stats.downloads += 1
         return web.Response(body=data, content_type=content_type)
 
     def _sign(self, origin: Any, path: str) -> str:

@@ -205,7 +205,7 @@ class Pool:
             await self._record_failure(job, error, attempts, started, generation.ai_record)
             return False
         record = _line(job, "success", attempts, generation.ai_record, [name for name, _ in images], None, started)
-        if not await self._append(record, [(self.run_dir.path / name, data) for name, data in images]):
+        if not await self._append(record, images):
             return False
         elapsed = record["elapsed_s"]
         self.outcome.succeeded += 1
@@ -314,7 +314,8 @@ class Pool:
         try:
             await self.writer.append(record, images)
         except OSError as exc:
-            self.stop.request("disk", f"cannot write to {self.run_dir.path}: {exc.strerror or exc}")
+            where = exc.filename or self.run_dir.path
+            self.stop.request("disk", f"cannot write {where}: {exc.strerror or exc}")
             return False
         return True
 

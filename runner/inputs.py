@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
 TOKEN_PREFIX = "sha256:"
 MAX_INPUT_BYTES = 20 * 1024 * 1024
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
@@ -91,6 +89,8 @@ def _check(path: Path, written: str) -> str | None:
     size = path.stat().st_size
     if size > MAX_INPUT_BYTES:
         return f"{written!r} is {size / 1024**2:.1f} MB; input images are limited to {MAX_INPUT_BYTES // 1024**2} MB"
+    from PIL import Image, UnidentifiedImageError  # only for manifests with local input images
+
     try:
         with Image.open(path, formats=list(ACCEPTED_FORMATS)) as image:
             image.verify()

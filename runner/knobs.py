@@ -25,6 +25,7 @@ class Knobs:
     refuse: float = 0.0  # the same 400 with a provider 422 inside: refused for good
     fail_first: int = 0  # the first N attempts of every distinct promptObject get a 500
     download_fail: float = 0.0  # image downloads answering 500
+    download_truncate: float = 0.0  # image downloads cut short, as a broken proxy might
     upload_fail_first: int = 0  # the first N uploads to the Asset API answer 503
     temporary_url_ttl: float = 3600.0
     credits: int | None = None  # images left; None is unlimited

@@ -3,14 +3,16 @@
     RUN_DIR/.lock                 held (flock) by the live invocation; the kernel drops it on death
     RUN_DIR/manifest.yaml         the manifest as last run; manifest.history.yaml keeps every one
     RUN_DIR/records.jsonl         one line per job outcome, appended by one writer, fsynced
-    RUN_DIR/images/<prompt>/<job_id>[-N].<ext>   written to a temp name, fsynced, renamed
+    RUN_DIR/images/<prompt>/<job_id>[-N].<ext>   written to a temp name, renamed, synced
     RUN_DIR/summary.json          the last invocation's counts and timings; summary.history.jsonl all
     RUN_DIR/run.log               what happened, line by line, for unattended runs
     RUN_DIR/assets.json           input images uploaded for image_prompt: content hash -> asset path
 
-Durability order for a success: image fsynced and renamed, its directory fsynced, then the
-records line written and fsynced. Only then does the job count as done, so a crash at any
-point leaves either a complete success or a job that runs again.
+Durability order for a success: the image written to a temp name and renamed, both on disk
+(syncfs, or an fsync of the file and its directory), then the records line written and
+fsynced. Only then does the job count as done, so a crash at any point leaves either a
+complete success or a job that runs again. runner/diskwriter.py does that work, in a process
+of its own.
 """
 
 from __future__ import annotations
@@ -20,19 +22,21 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import subprocess
+import sys
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from runner import diskwriter
 from runner.errors import RunDirUnusable, RunLocked
 
-Images = Sequence[tuple[Path, bytes]]  # where each image goes, and its bytes
+Images = Sequence[tuple[str, bytes]]  # each image's name in the run dir, and its bytes
 
-RECORDS = "records.jsonl"
+RECORDS = diskwriter.RECORDS
 SUMMARY = "summary.json"
 SUMMARY_HISTORY = "summary.history.jsonl"
 LOG = "run.log"
@@ -41,7 +45,7 @@ SOURCE = "manifest.source"
 MANIFEST = "manifest.yaml"
 HISTORY = "manifest.history.yaml"
 LOCK = ".lock"
-_TEMP_MARK = ".partial-"
+_TEMP_MARK = diskwriter.TEMP_MARK
 # Lines this writer makes start like this; matching it avoids parsing 100,000 aiRecords to resume.
 _ELAPSED = re.compile(rb'"elapsed_s": ([0-9.]+)\}\s*$')
 _SUCCESS_PREFIX = re.compile(rb'^\{"job_id": "([0-9a-f]{16})", "prompt_id": "[A-Za-z0-9._-]{1,64}", "status": "success"')
@@ -224,7 +228,7 @@ class RunDir:
         return self.path / SUMMARY
 
     def records(self) -> RecordWriter:
-        return RecordWriter(self.path / RECORDS)
+        return RecordWriter(self.path)
 
 
 class RecordWriter:
@@ -232,41 +236,60 @@ class RecordWriter:
 
     `append(record, images)` returns once the images are written whole (temp name, fsync,
     rename, directory fsync) and the line after them is fsynced. Everything handed over while a
-    commit is under way goes into the next one (a group commit), done in one worker thread: the
-    cost of durability does not grow with concurrency, and the event loop does no file I/O.
+    commit is under way goes into the next one (a group commit): the cost of durability does
+    not grow with concurrency. The disk work itself happens in runner/diskwriter.py, a process
+    of its own, so the event loop never waits on a disk or shares its GIL with a thread that does.
     """
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, run_dir: Path) -> None:
+        self._run_dir = run_dir
         self._pending: list[tuple[bytes, Images, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
         self._closing = False
         self._failed: OSError | None = None
-        self._directories: set[Path] = set()  # made already: no mkdir for every image
-        self._file: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._frames: asyncio.StreamWriter | None = None
+        self._answers: asyncio.StreamReader | None = None
         self._task: asyncio.Task[None] | None = None
-        self._image_writers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="image-writer")
 
     async def __aenter__(self) -> RecordWriter:
-        self._file = open(self._path, "ab")
+        loop = asyncio.get_running_loop()
+        self._process = subprocess.Popen(
+            [sys.executable, "-P", diskwriter.__file__, str(self._run_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={"PATH": os.environ.get("PATH", "")},  # the API key stays with the run
+            start_new_session=True,  # a Ctrl-C at the terminal is the run's to handle, not the writer's
+        )
+        assert self._process.stdin is not None and self._process.stdout is not None
+        answers = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(answers), self._process.stdout)
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), self._process.stdin
+        )
+        self._answers = answers
+        self._frames = asyncio.StreamWriter(transport, protocol, None, loop)
         self._task = asyncio.create_task(self._run(), name="records-writer")
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._closing = True
         self._wakeup.set()
-        assert self._task is not None
+        assert self._task is not None and self._frames is not None and self._answers is not None
         try:
             await self._task
         finally:
             # Cancelled mid-run (a second Ctrl-C): what was already handed over is still written.
             if self._pending and self._failed is None:
-                self._commit([(line, images) for line, images, _ in self._pending])
-            self._file.close()
-            self._image_writers.shutdown()
+                self._frames.write(diskwriter.encode(*_frame(self._pending)))
+            self._frames.close()
+            # The writer exits once it has committed all it was sent; its answers then end.
+            await _quietly(self._answers.read())
+            assert self._process is not None
+            self._process.wait()
 
     async def append(self, record: dict[str, Any], images: Images = ()) -> None:
-        """Write `images` ((target, bytes) pairs) whole, then `record` as one line, durably."""
+        """Write `images` ((name in the run dir, bytes) pairs) whole, then `record` as one line, durably."""
         if self._failed is not None:
             raise self._failed
         line = json.dumps(record, ensure_ascii=False).encode() + b"\n"
@@ -282,7 +305,7 @@ class RecordWriter:
             batch, self._pending = self._pending, []
             if batch:
                 try:
-                    await asyncio.to_thread(self._commit, [(line, images) for line, images, _ in batch])
+                    await self._commit(batch)
                 except OSError as exc:
                     # A full disk, say: every line waiting now or later fails with the cause.
                     self._failed = exc
@@ -297,28 +320,28 @@ class RecordWriter:
             if self._closing and not self._pending:
                 return
 
-    def _commit(self, batch: list[tuple[bytes, Images]]) -> None:
-        images = [image for _, group in batch for image in group]
-        touched = {target.parent for target, _ in images}
-        for directory in touched - self._directories:
-            directory.mkdir(parents=True, exist_ok=True)
-            self._directories.add(directory)
-        # An fsync mostly waits for the disk: several at once finish sooner than in a row.
-        list(self._image_writers.map(lambda image: _write_whole(*image), images))
-        for directory in touched:
-            _fsync_directory(directory)  # the renames are durable before a line names them
-        self._file.write(b"".join(line for line, _ in batch))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+    async def _commit(self, batch: list[tuple[bytes, Images, asyncio.Future[None]]]) -> None:
+        assert self._frames is not None and self._answers is not None
+        try:
+            self._frames.write(diskwriter.encode(*_frame(batch)))
+            await self._frames.drain()
+        except ConnectionError:
+            raise diskwriter.error_from(b"") from None
+        answer = await self._answers.readline()
+        if answer != diskwriter.OK:
+            raise diskwriter.error_from(answer)
 
 
-def _write_whole(target: Path, data: bytes) -> None:
-    temp = target.with_name(f"{_TEMP_MARK}{target.name}")
-    with open(temp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, target)
+def _frame(batch: list[tuple[bytes, Images, asyncio.Future[None]]]) -> tuple[list[tuple[str, bytes]], bytes]:
+    """The images and the lines of a group commit, in the order they were handed over."""
+    return [image for _, images, _ in batch for image in images], b"".join(line for line, _, _ in batch)
+
+
+async def _quietly(waiting: Awaitable[bytes]) -> None:
+    try:
+        await waiting
+    except OSError:
+        pass
 
 
 def _lock(path: Path) -> int:
@@ -378,14 +401,6 @@ def _write_atomically(target: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(temp, target)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _now() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -116,11 +117,26 @@ def test_retry_after_as_seconds_or_http_date() -> None:
     assert 25 <= (parse_retry_after(later) or 0) <= 30
 
 
-def test_images_are_checked_to_be_images() -> None:
+def test_images_are_checked_to_be_images_and_whole() -> None:
     data, _, _ = draw({"prompt": "x", "seed": 1}, 32)
     assert image_extension(data) == "webp"
     with pytest.raises(ApiError, match="not an image"):
         image_extension(b"<Error>AccessDenied</Error>")
+    with pytest.raises(ApiError, match=rf"the downloaded webp image is cut short \({len(data) - 1} bytes\)"):
+        image_extension(data[:-1])
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG", "GIF"])
+def test_every_format_the_api_makes_is_known_whole_or_cut_short(kind: str) -> None:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (24, 24), (200, 40, 40)).save(buffer, kind)
+    data = buffer.getvalue()
+    extension = {"PNG": "png", "JPEG": "jpg", "GIF": "gif"}[kind]
+    assert image_extension(data) == extension
+    with pytest.raises(ApiError, match="cut short"):
+        image_extension(data[: len(data) // 2])
 
 
 def test_public_assets_of_the_real_api_are_on_its_cdn() -> None:

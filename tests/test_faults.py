@@ -114,6 +114,18 @@ async def test_a_paid_image_that_cannot_be_fetched_is_fetched_by_the_next_run(ap
     assert server.stats.as_dict()["generations"] == 4  # nothing paid for twice
 
 
+async def test_a_download_cut_short_is_fetched_again_not_kept(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server, url = await api(FAST.with_(download_truncate=1.0))
+    summary, _ = await run_text(manifest_text(3), tmp_path / "run", url)
+    assert summary["failures_by_kind"] == {"download": 3}
+    assert all("cut short" in line["error"]["message"] for line in records(tmp_path / "run"))
+    assert not list((tmp_path / "run").glob("images/*/*"))
+    server.knobs = server.knobs.with_(download_truncate=0.0)
+    summary, _ = await run_text(manifest_text(3), tmp_path / "run", url)
+    assert summary["jobs"]["fetched_again"] == 3 and summary["jobs"]["submitted"] == 0
+    assert server.stats.as_dict()["generations"] == 3
+
+
 def test_a_second_invocation_on_one_run_dir_is_refused(tmp_path: Path) -> None:
     with RunDir.open(tmp_path / "run", "x"):
         with pytest.raises(RunLocked, match="is being run by flux-batch pid"):
@@ -267,19 +279,13 @@ async def test_a_deadline_stops_dispatching_on_time_and_finishes_what_is_in_flig
     assert server.stats.in_flight == 0
 
 
-async def test_a_full_disk_stops_the_run_cleanly(api, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import errno
-
-    from runner import store
-
-    def no_space(target: Path, data: bytes) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(store, "_write_whole", no_space)
+async def test_a_disk_that_refuses_the_images_stops_the_run_cleanly(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A file where the prompt's image directory must go: a real OSError, in the writer process.
+    write(tmp_path / "run" / "images" / "p", "in the way")
     _, url = await api()
     summary, stop = await run_text(manifest_text(20), tmp_path / "run", url, concurrency=2)
     assert stop.reason == "disk"
-    assert stop.message.endswith("No space left on device")
+    assert stop.message == f"cannot write {tmp_path / 'run' / 'images' / 'p'}: File exists"
     assert records(tmp_path / "run") == []
     assert summary["jobs"]["succeeded"] == 0 and summary["jobs"]["submitted"] < 20
 

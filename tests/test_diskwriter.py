@@ -1,0 +1,79 @@
+"""The run dir's writer process: frames in, durable images and lines out, errors reported."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from runner import diskwriter
+from runner.diskwriter import OK, decode, encode, serve
+from runner.store import RunDir
+
+LINE = b'{"job_id": "0123456789abcdef"}\n'
+
+
+def frames(*batches: tuple[list[tuple[str, bytes]], bytes]) -> io.BytesIO:
+    return io.BytesIO(b"".join(encode(images, lines) for images, lines in batches))
+
+
+def test_a_frame_survives_the_pipe_whole() -> None:
+    images = [("images/p/a.webp", b"RIFF" + bytes(range(256)) * 40), ("images/q/b-1.png", b"")]
+    stream = frames((images, LINE * 3))
+    assert decode(stream) == (images, LINE * 3)
+    assert decode(stream) is None
+
+
+@pytest.mark.parametrize("use_syncfs", [True, False], ids=["syncfs", "fsync-each-file"])
+def test_both_ways_of_syncing_write_the_images_then_the_lines(tmp_path: Path, use_syncfs: bool, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    if not use_syncfs:
+        monkeypatch.setattr(diskwriter, "_syncfs_of", lambda directory: None)  # as on a system without syncfs(2)
+    answers = io.BytesIO()
+    batches = ([("images/p/a.webp", b"first")], LINE), ([("images/p/b.webp", b"second"), ("images/r/c.webp", b"third")], LINE * 2)
+    assert serve(tmp_path, frames(*batches), answers) == 0
+    assert answers.getvalue() == OK * 2
+    assert (tmp_path / "images/p/a.webp").read_bytes() == b"first"
+    assert (tmp_path / "images/r/c.webp").read_bytes() == b"third"
+    assert (tmp_path / "records.jsonl").read_bytes() == LINE * 3
+    assert not list(tmp_path.glob("images/*/.partial-*"))
+
+
+def test_a_full_disk_is_answered_with_its_errno_and_nothing_of_the_frame_is_recorded(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def no_space(target: Path, data: bytes, durable: bool = True) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    monkeypatch.setattr(diskwriter, "write_whole", no_space)
+    answers = io.BytesIO()
+    assert serve(tmp_path, frames(([("images/p/a.webp", b"x")], LINE), ([], LINE)), answers) == 1
+    error = diskwriter.error_from(answers.getvalue())
+    assert (error.errno, error.strerror, error.filename) == (
+        errno.ENOSPC,
+        "No space left on device",
+        str(tmp_path / "images/p/a.webp"),
+    )
+    assert (tmp_path / "records.jsonl").read_bytes() == b""  # and the frame after the error is not taken
+
+
+def test_a_frame_cut_short_by_a_dying_run_writes_nothing(tmp_path: Path) -> None:
+    whole = encode([("images/p/a.webp", b"0123456789")], LINE)
+    assert serve(tmp_path, io.BytesIO(whole[:-5]), io.BytesIO()) == 1
+    assert not (tmp_path / "images").exists() and (tmp_path / "records.jsonl").read_bytes() == b""
+
+
+async def test_the_writer_process_gets_neither_the_api_key_nor_the_terminal_s_signals(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ONEMIN_API_KEY", "sk-test-NEVER-PRINT-ME")
+    with RunDir.open(tmp_path / "run", "x") as run_dir:
+        async with run_dir.records() as writer:
+            process = writer._process
+            assert process is not None
+            environment = Path(f"/proc/{process.pid}/environ").read_bytes()
+            assert b"NEVER-PRINT-ME" not in environment
+            assert os.getsid(process.pid) != os.getsid(0)  # its own session: no Ctrl-C from the terminal
+            await writer.append({"job_id": "0123456789abcdef", "status": "success"}, [("images/p/a.webp", b"RIFF")])
+        assert process.returncode == 0  # it ended when its input did, after writing everything
+    assert json.loads((tmp_path / "run" / "records.jsonl").read_text())["status"] == "success"
+    assert (tmp_path / "run" / "images/p/a.webp").read_bytes() == b"RIFF"
