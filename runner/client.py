@@ -134,8 +134,11 @@ class Client:
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """The whole body, in as many reads as it takes, refused past `limit` bytes."""
-    if (response.content_length or 0) > limit:
-        raise ApiError("download", f"answer larger than {limit} bytes", status=response.status)
+    declared = response.content_length
+    if declared is not None:
+        if declared > limit:
+            raise ApiError("download", f"answer larger than {limit} bytes", status=response.status)
+        return await response.read()  # all of the declared length, or a ClientPayloadError
     chunks, size = [], 0
     async for chunk in response.content.iter_chunked(1 << 16):
         size += len(chunk)

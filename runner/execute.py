@@ -194,7 +194,7 @@ class Pool:
                 await self.sleep(self.policy.delay(attempt, error.retry_after))
                 if self.stop.requested:
                     return
-        await self.pacer.succeeded()
+        self.pacer.succeeded()
         await self._save(Job(job.job_id, job.prompt_id, job.axes, request), generation, attempt, started)
 
     async def _save(self, job: Job, generation: Generation, attempts: int, started: float) -> bool:

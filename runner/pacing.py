@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 Clock = Callable[[], float]
@@ -55,30 +55,21 @@ class Pacer:
         self._paused_until = 0.0
         self._clock = clock
         self._sleep = sleep
-        self._changed = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()  # workers waiting for a place
+        self._slot = _Slot(self)
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of the pool's in-flight places for one request."""
-        await self._acquire()
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
-            async with self._changed:
-                self._changed.notify()
+    def slot(self) -> _Slot:
+        """Hold one of the pool's in-flight places for one request: `async with pacer.slot():`."""
+        return self._slot
 
-    async def _acquire(self) -> None:
+    async def acquire(self) -> None:
         while True:
             wait = self._paused_until - self._clock()
             if wait > 0:
                 await self._sleep(wait)
                 continue
             if self.in_flight >= int(self.limit):
-                async with self._changed:
-                    # Re-check under the condition: a slot may have freed since the test above.
-                    if self.in_flight >= int(self.limit):
-                        await self._changed.wait()
+                await self._wait_for_a_place()
                 continue
             wait = self._take_token()
             if wait > 0:
@@ -86,6 +77,27 @@ class Pacer:
                 continue
             self.in_flight += 1
             return
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        self._wake_one()
+
+    async def _wait_for_a_place(self) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._wake_one()  # woken, then cancelled: the place goes to the next in line
+            raise
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def _take_token(self) -> float:
         """0 if a token was taken, else the seconds until one will be there."""
@@ -104,11 +116,24 @@ class Pacer:
         self.limit = max(1.0, self.limit / 2)
         self._paused_until = max(self._paused_until, self._clock() + (retry_after if retry_after is not None else 1.0))
 
-    async def succeeded(self) -> None:
+    def succeeded(self) -> None:
         if self.limit < self.concurrency:
             before = int(self.limit)
             self.limit = min(float(self.concurrency), self.limit + 1 / self.limit)
             if int(self.limit) > before:
-                # One more place: wake a worker the old limit held back.
-                async with self._changed:
-                    self._changed.notify()
+                self._wake_one()  # one more place: a worker the old limit held back may go
+
+
+class _Slot:
+    """`async with pacer.slot():` without a generator per request: the pool's hottest path."""
+
+    __slots__ = ("_pacer",)
+
+    def __init__(self, pacer: Pacer) -> None:
+        self._pacer = pacer
+
+    async def __aenter__(self) -> None:
+        await self._pacer.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._pacer.release()

@@ -34,7 +34,7 @@ def test_both_ways_of_syncing_write_the_images_then_the_lines(tmp_path: Path, us
         monkeypatch.setattr(diskwriter, "_syncfs_of", lambda directory: None)  # as on a system without syncfs(2)
     answers = io.BytesIO()
     batches = ([("images/p/a.webp", b"first")], LINE), ([("images/p/b.webp", b"second"), ("images/r/c.webp", b"third")], LINE * 2)
-    assert serve(tmp_path, frames(*batches), answers) == 0
+    assert serve(str(tmp_path), frames(*batches), answers) == 0
     assert answers.getvalue() == OK * 2
     assert (tmp_path / "images/p/a.webp").read_bytes() == b"first"
     assert (tmp_path / "images/r/c.webp").read_bytes() == b"third"
@@ -43,12 +43,12 @@ def test_both_ways_of_syncing_write_the_images_then_the_lines(tmp_path: Path, us
 
 
 def test_a_full_disk_is_answered_with_its_errno_and_nothing_of_the_frame_is_recorded(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    def no_space(target: Path, data: bytes, durable: bool = True) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+    def no_space(target: str, data: bytes, durable: bool = True) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", target)
 
     monkeypatch.setattr(diskwriter, "write_whole", no_space)
     answers = io.BytesIO()
-    assert serve(tmp_path, frames(([("images/p/a.webp", b"x")], LINE), ([], LINE)), answers) == 1
+    assert serve(str(tmp_path), frames(([("images/p/a.webp", b"x")], LINE), ([], LINE)), answers) == 1
     error = diskwriter.error_from(answers.getvalue())
     assert (error.errno, error.strerror, error.filename) == (
         errno.ENOSPC,
@@ -60,7 +60,7 @@ def test_a_full_disk_is_answered_with_its_errno_and_nothing_of_the_frame_is_reco
 
 def test_a_frame_cut_short_by_a_dying_run_writes_nothing(tmp_path: Path) -> None:
     whole = encode([("images/p/a.webp", b"0123456789")], LINE)
-    assert serve(tmp_path, io.BytesIO(whole[:-5]), io.BytesIO()) == 1
+    assert serve(str(tmp_path), io.BytesIO(whole[:-5]), io.BytesIO()) == 1
     assert not (tmp_path / "images").exists() and (tmp_path / "records.jsonl").read_bytes() == b""
 
 
@@ -73,7 +73,10 @@ async def test_the_writer_process_gets_neither_the_api_key_nor_the_terminal_s_si
             environment = Path(f"/proc/{process.pid}/environ").read_bytes()
             assert b"NEVER-PRINT-ME" not in environment
             assert os.getsid(process.pid) != os.getsid(0)  # its own session: no Ctrl-C from the terminal
+            await writer.append({"job_id": "fedcba9876543210", "status": "success"})  # it has started
+            assert os.sched_getscheduler(process.pid) == os.SCHED_BATCH  # it never preempts the event loop
             await writer.append({"job_id": "0123456789abcdef", "status": "success"}, [("images/p/a.webp", b"RIFF")])
         assert process.returncode == 0  # it ended when its input did, after writing everything
-    assert json.loads((tmp_path / "run" / "records.jsonl").read_text())["status"] == "success"
+    lines = (tmp_path / "run" / "records.jsonl").read_text().splitlines()
+    assert [json.loads(line)["job_id"] for line in lines] == ["fedcba9876543210", "0123456789abcdef"]
     assert (tmp_path / "run" / "images/p/a.webp").read_bytes() == b"RIFF"

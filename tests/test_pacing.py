@@ -63,7 +63,7 @@ async def test_a_429_pauses_everyone_and_halves_the_limit_then_recovers() -> Non
     pacer.throttled(None)
     assert pacer.limit == 1
     for _ in range(40):
-        await pacer.succeeded()
+        pacer.succeeded()
     assert pacer.limit == 8  # grown back, one place per limit's worth of successes
 
 
@@ -79,3 +79,15 @@ async def test_the_limit_caps_requests_in_flight() -> None:
 
     await asyncio.gather(*(request() for _ in range(12)))
     assert peak == 3 and pacer.in_flight == 0
+
+
+async def test_a_worker_cancelled_just_after_being_woken_passes_its_place_on() -> None:
+    pacer = Pacer(concurrency=1)
+    await pacer.acquire()
+    first = asyncio.create_task(pacer.acquire())
+    second = asyncio.create_task(pacer.acquire())
+    await asyncio.sleep(0)  # both are waiting for the one place
+    pacer.release()  # wakes the first...
+    first.cancel()  # ...which is cancelled before it runs
+    await asyncio.wait_for(second, 1)
+    assert first.cancelled() and pacer.in_flight == 1

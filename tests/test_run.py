@@ -152,3 +152,39 @@ def test_an_unusable_run_dir_is_a_clear_message(cli, tmp_path: Path) -> None:  #
     assert result.code == 2
     assert f"flux-batch: cannot use {in_the_way} as a run directory: File exists" in result.err
     assert "Traceback" not in result.err
+
+
+async def test_an_image_sent_without_a_length_is_read_whole_and_the_cap_holds(
+    aiohttp_server, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    import aiohttp
+    from aiohttp import web
+
+    from runner import client as client_module
+    from runner.client import Client
+    from runner.errors import ApiError
+
+    Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3)).save(tmp_path / "noise.png")
+    original = (tmp_path / "noise.png").read_bytes()
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()  # no Content-Length: the body ends when the chunks do
+        await response.prepare(request)
+        for start in range(0, len(original), 16384):
+            await response.write(original[start : start + 16384])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/image", chunked)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        client = Client(session, str(server.make_url("")), "emulator-key", request_timeout=30)
+        picture = await client.download(str(server.make_url("/image")))
+        monkeypatch.setattr(client_module, "MAX_IMAGE_BYTES", 100_000)
+        with pytest.raises(ApiError, match="answer larger than 100000 bytes"):
+            await client.download(str(server.make_url("/image")))
+    assert picture.data == original and picture.extension == "png"
