@@ -11,7 +11,7 @@ import io
 import json
 import mimetypes
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -86,12 +86,11 @@ class Client:
         )
         return parse_generation(status, headers, raw, running_ok=True)
 
-    def image_urls(self, generation: Generation, index: int) -> list[str]:
+    def image_urls(self, generation: Generation, index: int) -> Iterator[str]:
         """Where result `index` can be fetched, best first: the signed URL, then the public one."""
-        public = f"{self.asset_base}/{quote(generation.results[index])}"
         if index == 0 and generation.temporary_url:
-            return [generation.temporary_url, public]
-        return [public]
+            yield generation.temporary_url
+        yield f"{self.asset_base}/{quote(generation.results[index])}"
 
     async def download(self, url: str) -> Picture:
         """Fetch one image and check that it is one; raise ApiError(kind="download") if not."""

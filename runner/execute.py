@@ -195,7 +195,8 @@ class Pool:
                 if self.stop.requested:
                     return
         self.pacer.succeeded()
-        await self._save(Job(job.job_id, job.prompt_id, job.axes, request), generation, attempt, started)
+        sent = job if request is job.request else Job(job.job_id, job.prompt_id, job.axes, request)
+        await self._save(sent, generation, attempt, started)
 
     async def _save(self, job: Job, generation: Generation, attempts: int, started: float) -> bool:
         try:
@@ -294,7 +295,7 @@ class Pool:
             images.append((self.run_dir.image_name(job.prompt_id, job.job_id, index, picture.extension), picture.data))
         return images
 
-    async def _download(self, urls: list[str]) -> Any:
+    async def _download(self, urls: Iterable[str]) -> Any:
         last: ApiError | None = None
         for url in urls:
             for attempt in range(1, DOWNLOAD_TRIES_PER_URL + 1):

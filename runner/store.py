@@ -296,7 +296,8 @@ class RecordWriter:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((line, images, done))
         self._wakeup.set()
-        await asyncio.shield(done)
+        # No shield needed: a caller cancelled while waiting leaves its line in the commit.
+        await done
 
     async def _run(self) -> None:
         while True:

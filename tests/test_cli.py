@@ -141,3 +141,13 @@ def test_plan_against_a_path_that_holds_no_run_dir(cli, tmp_path: Path) -> None:
     result = cli("plan", str(SPEC_EXAMPLE), "--out", str(in_the_way))
     assert result.code == 0
     assert f"{in_the_way}: 0 done, 32 to run" in result.out
+
+
+def test_a_verb_leaves_the_garbage_collector_as_it_found_it(cli) -> None:  # type: ignore[no-untyped-def]
+    import gc
+
+    before = gc.get_threshold()
+    assert cli("validate", str(EXAMPLES[0])).code == 0
+    # The verb froze start-up's objects and raised the threshold while it worked; an
+    # in-process caller gets the collector back unchanged.
+    assert gc.isenabled() and gc.get_threshold() == before and gc.get_freeze_count() == 0
