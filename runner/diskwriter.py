@@ -165,13 +165,19 @@ def _syncfs_of(directory: str) -> _SyncFs | None:
 
 
 def write_whole(target: str, data: bytes, durable: bool = True) -> None:
+    """`data` to a temp name beside `target`, then renamed onto it. Plain os calls: Python's
+    open() adds an fstat, an isatty ioctl and a seek to every file."""
     directory, name = os.path.split(target)
     temp = os.path.join(directory, TEMP_MARK + name)
-    with open(temp, "wb") as f:
-        f.write(data)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        remaining = memoryview(data)
+        while remaining:
+            remaining = remaining[os.write(fd, remaining) :]
         if durable:
-            f.flush()
-            os.fsync(f.fileno())
+            os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(temp, target)
 
 
