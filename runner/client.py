@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 from fastjsonschema import JsonSchemaException
+from yarl import URL
 
 from runner import schemas
 from runner.errors import ApiError
@@ -65,6 +66,7 @@ class Client:
     def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: str, request_timeout: float) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
+        self._features = URL(f"{self._base}/api/features")  # parsed once, not per request
         self._headers = {"API-KEY": api_key}
         self._generate_timeout = aiohttp.ClientTimeout(total=request_timeout, sock_connect=30)
         self._download_timeout = aiohttp.ClientTimeout(total=min(request_timeout, 120), sock_connect=30)
@@ -75,7 +77,7 @@ class Client:
         the answer may still be running, to be `poll`ed."""
         body = {**request, "async": True} if asynchronous else request
         status, headers, raw = await self._exchange(
-            "POST", f"{self._base}/api/features", self._generate_timeout, json=body, headers=self._headers
+            "POST", self._features, self._generate_timeout, json=body, headers=self._headers
         )
         return parse_generation(status, headers, raw, running_ok=asynchronous)
 
@@ -118,7 +120,7 @@ class Client:
         return asset_path
 
     async def _exchange(
-        self, method: str, url: str, timeout: aiohttp.ClientTimeout, limit: int | None = None, **kwargs: Any
+        self, method: str, url: str | URL, timeout: aiohttp.ClientTimeout, limit: int | None = None, **kwargs: Any
     ) -> tuple[int, Any, bytes]:
         try:
             async with self._session.request(method, url, timeout=timeout, **kwargs) as response:
@@ -128,7 +130,7 @@ class Client:
             seconds = timeout.total
             raise ApiError("timeout", f"no answer within {seconds:g} s" if seconds else "timed out", retryable=True) from exc
         except aiohttp.ClientError as exc:
-            raise ApiError("network", _describe_network_error(exc, url), retryable=True) from exc
+            raise ApiError("network", _describe_network_error(exc, str(url)), retryable=True) from exc
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
