@@ -85,7 +85,7 @@ def run() -> list[tuple[str, str, str, bool]]:
                 rows.append(
                     (
                         f"run {JOBS} jobs, concurrency {concurrency}",
-                        f"{min(ours):.2f} s vs {min(theirs):.2f} s = {ratio:.2f}",
+                        f"{min(ours):.2f} s vs {min(theirs):.2f} s = {ratio:.3f}",
                         f">= {target} of baseline" if target else "(reported)",
                         ok,
                     )
