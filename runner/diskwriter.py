@@ -4,8 +4,9 @@
                     <--stdout: one answer line per frame---
 
 A frame carries images and records lines. For each frame the writer writes every image to a
-temp name, fsyncs it and renames it into place, fsyncs the directories, then appends the
-lines to records.jsonl and fsyncs that, and only then answers `ok`. On an OSError it answers
+temp name and renames it into place, makes them durable (one syncfs of the file system, or an
+fsync of each file and directory where syncfs is missing), then appends the lines to
+records.jsonl and fsyncs that, and only then answers `ok`. On an OSError it answers
 with the error as JSON and exits: the run stops on the first disk error.
 
 Why a process and not threads: dozens of fsyncs at once from a thread pool made those threads

@@ -234,8 +234,8 @@ class RunDir:
 class RecordWriter:
     """The one writer of the run dir's results: images, then their records lines.
 
-    `append(record, images)` returns once the images are written whole (temp name, fsync,
-    rename, directory fsync) and the line after them is fsynced. Everything handed over while a
+    `append(record, images)` returns once the images are written whole (temp name, rename,
+    both synced to disk) and the line after them is fsynced. Everything handed over while a
     commit is under way goes into the next one (a group commit): the cost of durability does
     not grow with concurrency. The disk work itself happens in runner/diskwriter.py, a process
     of its own, so the event loop never waits on a disk or shares its GIL with a thread that does.
@@ -396,12 +396,7 @@ def _keep_manifest(path: Path, text: str) -> None:
 
 
 def _write_atomically(target: Path, text: str) -> None:
-    temp = target.with_name(f"{_TEMP_MARK}{target.name}")
-    with open(temp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, target)
+    diskwriter.write_whole(str(target), text.encode())
 
 
 def _now() -> str:
