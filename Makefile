@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test check bench clean
+.PHONY: install run test check bench schemas clean
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ check: install
 bench: install
 	$(BIN)/python -m compileall -q runner tests/bench
 	$(BIN)/python -m tests.bench
+
+# After a change to schemas/: regenerate the compiled checks (a test fails while they are stale).
+schemas: install
+	$(BIN)/python -m runner.schemas
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info

@@ -11,14 +11,15 @@ import difflib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any
-
-from jsonschema import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from runner import inputs, schemas
 from runner.errors import ManifestError, Problem
 from runner.template import Scalar, Template, TemplateError, render
 from runner.yamlfile import Document, Path, PathPart, parse
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError  # imported only to explain an error
 
 Axis = tuple[str, tuple[Any, ...]]
 
@@ -194,7 +195,7 @@ class _Checker:
     # -- what the schema says ---------------------------------------------------------------
 
     def schema(self, data: dict[str, Any]) -> None:
-        for error in schemas.validator("manifest").iter_errors(data):
+        for error in schemas.errors("manifest", data):
             self._report(error, tuple(error.absolute_path))
 
     def _report(self, error: ValidationError, path: Path) -> None:
@@ -204,7 +205,7 @@ class _Checker:
     def _check_value(self, path: Path, name: str, value: Any) -> bool:
         """Check one promptObject value against the provider's table; report and say if valid."""
         before = len(self.problems)
-        for error in schemas.validator("prompt-object", "/$defs/fields").iter_errors({name: value}):
+        for error in schemas.errors("prompt-object", {name: value}, "/$defs/fields"):
             self._report(error, path)
         return len(self.problems) == before
 

@@ -214,7 +214,6 @@ def _texts(manifest: Manifest, spec: PromptSpec) -> tuple[tuple[tuple[dict[str, 
     texts: list[tuple[dict[str, Scalar], str]] = []
     problems: list[Problem] = []
     first_with: dict[str, dict[str, Scalar]] = {}
-    prompt_rule = schemas.validator("prompt-object", "/$defs/fields/properties/prompt")
     for combo in itertools.product(*(values for _, values in spec.vars)):
         var_values = dict(zip(names, combo, strict=True))
         text = spec.template.fill(var_values)
@@ -229,7 +228,7 @@ def _texts(manifest: Manifest, spec: PromptSpec) -> tuple[tuple[tuple[dict[str, 
             )
             continue
         first_with[text] = var_values
-        for error in prompt_rule.iter_errors(text):
+        for error in schemas.errors("prompt-object", text, "/$defs/fields/properties/prompt"):
             for _, message in explain(error, ()):
                 problems.append(manifest.problem(where, f"with {_describe(var_values)}: {message}"))
         texts.append((var_values, text))
@@ -294,12 +293,11 @@ def _final_objects(manifest: Manifest, prompts: list[PromptPlan], seed: int) -> 
         for point in itertools.product(*(values for _, values in varying))
         for row in zip_rows
     ]
-    validator = schemas.validator("prompt-object")
     for prompt in prompts:
         reported: set[str] = set()
         for variant in variants:
             prompt_object = {"prompt": prompt.texts[0][1], **prompt.base, **first_point, **variant, "seed": seed}
-            for error in validator.iter_errors(prompt_object):
+            for error in schemas.errors("prompt-object", prompt_object):
                 for path, message in explain(error, tuple(error.absolute_path)):
                     text = f"{'.'.join(map(str, path)) + ': ' if path else ''}{message}"
                     if variant:

@@ -54,7 +54,7 @@ class RunSettings:
         given = {name: value for name, value in flags.items() if value is not None}
         problems = [
             f"--{'.'.join(map(str, path)).replace('_', '-')}: {message}"
-            for error in schemas.validator("manifest", "/$defs/run").iter_errors(given)
+            for error in schemas.errors("manifest", given, "/$defs/run")
             for path, message in explain(error, tuple(error.absolute_path))
         ]
         if problems:
