@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import io
 import json
@@ -12,7 +13,7 @@ import pytest
 
 from runner import diskwriter
 from runner.diskwriter import OK, decode, encode, serve
-from runner.store import RunDir
+from runner.store import COMMIT_INTERVAL_S, RunDir
 
 LINE = b'{"job_id": "0123456789abcdef"}\n'
 
@@ -80,3 +81,25 @@ async def test_the_writer_process_gets_neither_the_api_key_nor_the_terminal_s_si
     lines = (tmp_path / "run" / "records.jsonl").read_text().splitlines()
     assert [json.loads(line)["job_id"] for line in lines] == ["fedcba9876543210", "0123456789abcdef"]
     assert (tmp_path / "run" / "images/p/a.webp").read_bytes() == b"RIFF"
+
+
+async def test_a_stream_of_lines_shares_commits_and_a_lone_line_is_committed_at_once(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    with RunDir.open(tmp_path / "run", "x") as run_dir:
+        async with run_dir.records() as writer:
+
+            async def finish(n: int) -> None:
+                await asyncio.sleep(n * 0.001)  # jobs finishing a millisecond apart, as at high concurrency
+                await writer.append({"job_id": f"{n:016x}", "status": "success"}, [(f"images/p/{n:016x}.webp", b"RIFF")])
+
+            started = loop.time()
+            await asyncio.gather(*(finish(n) for n in range(200)))
+            elapsed = loop.time() - started
+            assert writer.commits <= elapsed / COMMIT_INTERVAL_S + 2  # not one per line, nor one per millisecond
+            await asyncio.sleep(2 * COMMIT_INTERVAL_S)
+            before, commits = loop.time(), writer.commits
+            await writer.append({"job_id": "fedcba9876543210", "status": "success"})
+            assert writer.commits == commits + 1
+            assert writer._last_commit - before < COMMIT_INTERVAL_S / 2  # no waiting for company that is not coming
+    lines = (tmp_path / "run" / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 201 and len(list((tmp_path / "run" / "images" / "p").iterdir())) == 200
