@@ -127,6 +127,14 @@ class Pool:
         return self.outcome
 
     async def _worker(self, work: Iterator[Job | dict[str, Any]]) -> None:
+        try:
+            await self._take_jobs(work)
+        finally:
+            # The first worker to stop means nothing new goes out: the jobs still in flight are
+            # the last, and batching their commits would only keep the run from ending.
+            self.writer.hurry()
+
+    async def _take_jobs(self, work: Iterator[Job | dict[str, Any]]) -> None:
         while self._may_dispatch():
             item = next(work, None)
             if item is None:

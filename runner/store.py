@@ -18,6 +18,7 @@ of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -250,6 +251,7 @@ class RecordWriter:
         self._run_dir = run_dir
         self._pending: list[tuple[bytes, Images, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
+        self._hurry = asyncio.Event()  # set: commit at once, nothing more is coming soon
         self._closing = False
         self._failed: OSError | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -281,6 +283,7 @@ class RecordWriter:
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._closing = True
+        self.hurry()
         self._wakeup.set()
         assert self._task is not None and self._frames is not None and self._answers is not None
         try:
@@ -306,13 +309,20 @@ class RecordWriter:
         # No shield needed: a caller cancelled while waiting leaves its line in the commit.
         await done
 
+    def hurry(self) -> None:
+        """Commit from now on without waiting for company: the run sends nothing new, and its
+        end waits on the last commits."""
+        self._hurry.set()
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._wakeup.wait()
             wait = self._last_commit + COMMIT_INTERVAL_S - loop.time()
-            if wait > 0 and not self._closing:
-                await asyncio.sleep(wait)  # what finishes meanwhile joins this commit
+            if wait > 0 and not self._hurry.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._hurry.wait()  # what finishes meanwhile joins this commit
             self._wakeup.clear()
             batch, self._pending = self._pending, []
             if batch:

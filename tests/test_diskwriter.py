@@ -83,7 +83,7 @@ async def test_the_writer_process_gets_neither_the_api_key_nor_the_terminal_s_si
     assert (tmp_path / "run" / "images/p/a.webp").read_bytes() == b"RIFF"
 
 
-async def test_a_stream_of_lines_shares_commits_and_a_lone_line_is_committed_at_once(tmp_path: Path) -> None:
+async def test_a_stream_of_lines_shares_commits_and_a_lone_or_last_line_is_committed_at_once(tmp_path: Path) -> None:
     loop = asyncio.get_running_loop()
     with RunDir.open(tmp_path / "run", "x") as run_dir:
         async with run_dir.records() as writer:
@@ -101,5 +101,10 @@ async def test_a_stream_of_lines_shares_commits_and_a_lone_line_is_committed_at_
             await writer.append({"job_id": "fedcba9876543210", "status": "success"})
             assert writer.commits == commits + 1
             assert writer._last_commit - before < COMMIT_INTERVAL_S / 2  # no waiting for company that is not coming
+            writer.hurry()  # as the pool does once it sends nothing new
+            await writer.append({"job_id": "fedcba9876543211", "status": "success"})
+            before = loop.time()
+            await writer.append({"job_id": "fedcba9876543212", "status": "success"})
+            assert writer._last_commit - before < COMMIT_INTERVAL_S / 2  # right after the one before
     lines = (tmp_path / "run" / "records.jsonl").read_text().splitlines()
-    assert len(lines) == 201 and len(list((tmp_path / "run" / "images" / "p").iterdir())) == 200
+    assert len(lines) == 203 and len(list((tmp_path / "run" / "images" / "p").iterdir())) == 200
