@@ -138,6 +138,9 @@ def _checks() -> Mapping[str, Callable[[Any], Any]]:
     return fresh
 
 
+_DEFINITION_ARGUMENT = re.compile(r", definition=.*, rule=")
+
+
 def generate_code() -> str:
     """The source of runner/compiled_schemas.py: fastjsonschema's code for every COMPILED entry."""
     import fastjsonschema
@@ -156,6 +159,10 @@ def generate_code() -> str:
     # mean the same in draft 7 and in 2020-12, which jsonschema applies.
     root = {"$schema": "http://json-schema.org/draft-07/schema#", "anyOf": [{"$ref": uri} for uri in uris.values()]}
     code = fastjsonschema.compile_to_code(root, handlers={"https": fetch}, use_default=False, use_formats=False)
+    # Each raise carries its part of the schema as a literal, three quarters of the code and
+    # unused here (jsonschema explains errors). detailed_exceptions=False would drop them, but
+    # breaks on `const` in fastjsonschema 2.22; one raise per line makes them easy to cut.
+    code = _DEFINITION_ARGUMENT.sub(", rule=", code)
     functions = {entry: RefResolver(uri, {}).get_scope_name() for entry, uri in uris.items()}
     for function in functions.values():
         if f"\ndef {function}(" not in code:
