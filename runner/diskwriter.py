@@ -5,9 +5,10 @@
 
 A frame carries images and records lines. For each frame the writer writes every image to a
 temp name and renames it into place, makes them durable (one syncfs of the file system, or an
-fsync of each file and directory where syncfs is missing), then appends the lines to
-records.jsonl and fsyncs that, and only then answers `ok`. On an OSError it answers
-with the error as JSON and exits: the run stops on the first disk error.
+fsync of each file and directory where syncfs is missing or has once been slow, as on a disk
+busy with other programs' writes), then appends the lines to records.jsonl and fsyncs that,
+and only then answers `ok`. On an OSError it answers with the error as JSON and exits: the
+run stops on the first disk error.
 
 Why a process and not threads: dozens of fsyncs at once from a thread pool made those threads
 trade the GIL with the event loop on every system call, and the loop then waited to take it
@@ -31,6 +32,7 @@ import os
 import signal
 import struct
 import sys
+import time
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (4 ms)
 
@@ -45,6 +47,9 @@ OK = b"ok\n"
 RECORDS = "records.jsonl"
 TEMP_MARK = ".partial-"  # a file that is not whole yet; recovery removes any left behind
 PARALLEL_FSYNCS = 8  # an fsync mostly waits for the disk: several at once finish sooner
+# syncfs writes back every program's pending data on the file system. Slower than this, the
+# disk is busy with someone else's writes, and an fsync of each of our files waits only for ours.
+SLOW_SYNCFS_S = 1.0
 
 Image = tuple[str, bytes]
 
@@ -117,7 +122,11 @@ class Committer:
             for target, data in targets:
                 write_whole(target, data, durable=False)
             if targets:
+                started = time.monotonic()
                 self._syncfs()
+                if time.monotonic() - started > SLOW_SYNCFS_S:
+                    self._syncfs.close()
+                    self._syncfs = None  # from the next commit on, an fsync per file and directory
         else:
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor

@@ -108,3 +108,21 @@ async def test_a_stream_of_lines_shares_commits_and_a_lone_or_last_line_is_commi
             assert writer._last_commit - before < COMMIT_INTERVAL_S / 2  # right after the one before
     lines = (tmp_path / "run" / "records.jsonl").read_text().splitlines()
     assert len(lines) == 203 and len(list((tmp_path / "run" / "images" / "p").iterdir())) == 200
+
+
+def test_a_slow_syncfs_gives_way_to_an_fsync_per_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """syncfs waits for every program's writes: on a disk another program floods, ours alone are synced."""
+    monkeypatch.setattr(diskwriter, "SLOW_SYNCFS_S", -1.0)  # every syncfs counts as slow
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(diskwriter.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    committer = diskwriter.Committer(str(tmp_path))
+    if committer._syncfs is None:
+        pytest.skip("no syncfs(2) here: files are always fsynced one by one")
+    committer.commit([("images/p/a.webp", b"first")], LINE)
+    assert committer._syncfs is None and len(synced) == 1  # syncfs, then the records file
+    committer.commit([("images/p/b.webp", b"second"), ("images/p/c.webp", b"third")], LINE)
+    assert len(synced) == 1 + 2 + 1 + 1  # each image, their directory, the records file
+    committer.close()
+    assert (tmp_path / "images/p/c.webp").read_bytes() == b"third"
+    assert (tmp_path / "records.jsonl").read_bytes() == LINE * 2
