@@ -71,7 +71,6 @@ class Emulator:
         self._dice = random.Random(self.knobs.seed)
         self._recent: deque[float] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._validator = schemas.validator("prompt-object")
         self.app = web.Application(client_max_size=64 * 1024**2)
         self.app.router.add_post("/api/features", self._features)
         self.app.router.add_get("/api/results/{uuid}", self._result)
@@ -186,7 +185,7 @@ class Emulator:
         image = prompt_object.get("image_prompt")
         if image is not None and not (str(image).startswith(("http://", "https://")) or image in self.files):
             return _busy(_refusal(f"image_prompt: cannot load the input image {str(image)[:80]!r}"))
-        errors = list(self._validator.iter_errors(prompt_object))
+        errors = schemas.errors("prompt-object", prompt_object)
         if not errors:
             return None
         # The relay wraps the provider's refusal in its generic "busy" answer.
