@@ -18,7 +18,8 @@ def add_knob_flags(parser: argparse.ArgumentParser) -> None:
         flag = "--" + knob.name.replace("_", "-")
         default = knob.default
         shown = ",".join(map(str, default)) if isinstance(default, tuple | frozenset) else default
-        parser.add_argument(flag, dest=f"knob_{knob.name}", metavar="VALUE", help=f"(default {shown})")
+        meaning = knob.metadata.get("help", "")
+        parser.add_argument(flag, dest=f"knob_{knob.name}", metavar="VALUE", help=f"{meaning} (default {shown})")
 
 
 def knobs_from(args: argparse.Namespace) -> Knobs:
@@ -40,7 +41,7 @@ def knobs_from(args: argparse.Namespace) -> Knobs:
             else:
                 changes[knob.name] = float(text)
         except ValueError:
-            raise SystemExit(f"flux-batch emulator: --{knob.name.replace('_', '-')}: cannot use {text!r}") from None
+            raise ValueError(f"emulator: --{knob.name.replace('_', '-')}: cannot use {text!r}") from None
     return Knobs().with_(**changes)
 
 

@@ -1,4 +1,4 @@
-"""`flux-batch run` and `flux-batch status`: the command-line edge of a run.
+"""`flux-batch run`, `status` and `report`: the command-line edge of a run.
 
 Decides where requests go and with which key, opens the run dir, wires signals to a graceful
 stop, shows progress, and turns the outcome into words and an exit code.
@@ -8,32 +8,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import os
 import shlex
 import signal
 import subprocess
 import sys
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from types import FrameType
 
-from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, UsageError
-from runner.execute import Event, Stop, run_plan
+from runner.endpoint import Endpoint, is_loopback
+from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, StopReason, UsageError
+from runner.execute import Event, Result, run_plan
 from runner.knobs import DEFAULT_KEY, Knobs
 from runner.manifest import load
 from runner.plan import Plan, make_plan
-from runner.progress import Progress, RunLog, fan_out
-from runner.settings import DEFAULT_BASE_URL, RunSettings, deadline_at
-from runner.store import LOG, SUMMARY, RunDir, manifest_of, read_index, read_summary
+from runner.progress import Progress, RunLog, fan_out, plural
+from runner.settings import DEFAULT_BASE_URL, RunSettings, deadline_at, default_out
+from runner.status import status_of
+from runner.stop import Stop
+from runner.store import LOG, SUMMARY, RunDir, manifest_of
 
-EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+# SIGHUP is what a closed terminal or a dropped ssh session sends: a run stops as for SIGTERM.
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KEY_VARIABLE = "ONEMIN_API_KEY"
+
+
+def signal_exit_code(signum: int) -> int:
+    return 128 + signum
 
 
 @dataclass(frozen=True)
@@ -47,67 +53,66 @@ class Target:
         return f"Target(base_url={self.base_url!r}, api_key=<hidden>)"
 
 
+def settings_of(args: argparse.Namespace, plan: Plan) -> RunSettings:
+    """The run's settings: the manifest's run: block, with the flags that were given on top."""
+    flags = {f.name: getattr(args, f.name, None) for f in fields(RunSettings)}
+    return RunSettings.resolve(plan.manifest.run, flags, trust_manifest=args.trust_manifest, source=str(args.manifest))
+
+
 def run_command(args: argparse.Namespace) -> int:
-    plan = make_plan(load(args.manifest))
-    flags = {
-        "out": args.out,
-        "concurrency": args.concurrency,
-        "requests_per_minute": args.requests_per_minute,
-        "max_attempts": args.max_attempts,
-        "request_timeout": args.request_timeout,
-        "max_jobs": args.max_jobs,
-        "deadline": args.deadline,
-        "base_url": args.base_url,
-        "async_mode": args.async_mode,
-        "order": args.order,
-        "credits_per_image": args.credits_per_image,
-        "max_credits": args.max_credits,
-        "on_finish": args.on_finish,
-        "report": args.report,
-    }
-    settings = RunSettings.resolve(plan.manifest.run, flags)
-    target = _target(settings, args.emulator)
+    plan = make_plan(load(args.manifest), max_grid=args.max_grid)
+    settings = settings_of(args, plan)
+    target = target_of(settings, args.emulator)
     deadline = deadline_at(settings.deadline, datetime.now().astimezone()).timestamp() if settings.deadline else None
-    run_dir_path = Path(settings.out or Path("output") / plan.manifest.name)
-    with RunDir.open(run_dir_path, plan.manifest.text, source=Path(args.manifest)) as run_dir:
+    run_dir_path = Path(settings.out) if settings.out else default_out(plan.manifest.name, emulated=target.base_url is None)
+    resume = "flux-batch " + shlex.join(args.argv)
+    with RunDir.open(run_dir_path, plan.manifest.text, source=Path(args.manifest), endpoint=Endpoint(target.base_url)) as run_dir:
         log = RunLog(run_dir.path / LOG)
-        log.write(f"run of {plan.manifest.path} ({plan.total} jobs) against {target.base_url or 'the built-in emulator'}")
+        log.write(
+            f"run of {plan.manifest.path} ({plural(plan.total, 'job')}) against {target.base_url or 'the built-in emulator'}"
+        )
         for note in run_dir.notes:
-            print(f"flux-batch: {note}", file=sys.stderr)
+            _say(f"flux-batch: {note}")
             log.write(note)
         progress = Progress(enabled=not args.no_progress)
-        stop = Stop()
-        received: list[signal.Signals] = []
+        stop = Stop(deadline)
+        received: list[int] = []
         try:
-            summary = asyncio.run(_run(plan, run_dir, settings, target, stop, fan_out(progress, log), deadline, received))
+            result = asyncio.run(_run(plan, run_dir, settings, target, stop, fan_out(progress, log), received))
         except asyncio.CancelledError:
             progress.close()
             log.write("abandoned the jobs in flight at a second signal")
             log.close()
-            print("flux-batch: stopped at once; jobs in flight were abandoned and will run again", file=sys.stderr)
-            return EXIT_SIGNAL[received[-1]] if received else 130
+            _say("flux-batch: stopped at once; jobs in flight were abandoned and will run again")
+            _say(f"flux-batch: to resume: {resume}")
+            return signal_exit_code(received[-1]) if received else 130
         progress.close()
-        code = _exit_code(stop, received, summary)
-        if stop.requested and stop.reason not in ("auth", "credits"):  # those were logged as they happened
+        code = _exit_code(stop, received, result)
+        if stop.reason is not None and not log.stopped:
             log.write(f"STOP: {stop.message}")
-        log.write(f"finished with exit code {code}: {json.dumps(summary['jobs'])}")
+        log.write(f"finished with exit code {code}: {json.dumps(result.summary['jobs'])}")
         log.close()
-    _report(plan, run_dir_path, summary)
-    if settings.report:
-        _write_report(run_dir_path, plan)
-    if stop.requested and stop.reason != "signal":
-        print(f"flux-batch: stopped early: {stop.message}. {_advice(stop.reason)}", file=sys.stderr)
+    with _signals_interrupt():
+        _tell(plan, run_dir_path, result, run_dir.provenance is not None and run_dir.provenance.emulated)
+        if stop.reason is StopReason.SIGNAL:
+            done = result.summary["jobs"]["done"]
+            _say(f"flux-batch: interrupted; {done} of {plural(plan.total, 'job')} done. To resume: {resume}")
+        elif stop.reason is not None:
+            _say(f"flux-batch: stopped early: {stop.message}. {stop.reason.advice}")
+        if settings.report and not result.idle:
+            _write_report(run_dir_path, plan)
     if settings.on_finish:
         _on_finish(settings.on_finish, run_dir_path / SUMMARY, code)
     return code
 
 
-def _exit_code(stop: Stop, received: list[signal.Signals], summary: dict[str, Any]) -> int:
-    if stop.reason == "signal":
-        return EXIT_SIGNAL[received[0]]
-    if stop.requested:
-        return EXIT_STOPPED
-    return EXIT_OK if summary["jobs"]["pending"] == 0 else EXIT_FAILED
+def _exit_code(stop: Stop, received: list[int], result: Result) -> int:
+    if stop.reason is StopReason.SIGNAL:
+        return signal_exit_code(received[0])
+    if stop.reason is not None:
+        return stop.reason.exit_code
+    jobs = result.summary["jobs"]
+    return EXIT_OK if jobs["done"] >= jobs["total"] else EXIT_FAILED
 
 
 def _on_finish(command: str, summary: Path, code: int) -> None:
@@ -118,10 +123,10 @@ def _on_finish(command: str, summary: Path, code: int) -> None:
     try:
         finished = subprocess.run(argv, env=environment, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        print(f"flux-batch: --on-finish command could not run: {exc}", file=sys.stderr)
+        _say(f"flux-batch: --on-finish command could not run: {exc}")
         return
     if finished.returncode != 0:
-        print(f"flux-batch: --on-finish command exited with {finished.returncode}", file=sys.stderr)
+        _say(f"flux-batch: --on-finish command exited with {finished.returncode}")
 
 
 async def _run(
@@ -131,25 +136,22 @@ async def _run(
     target: Target,
     stop: Stop,
     on_event: Callable[[Event], None],
-    deadline: float | None,
-    received: list[signal.Signals],
-) -> dict[str, Any]:
+    received: list[int],
+) -> Result:
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
 
     def on_signal(signum: signal.Signals) -> None:
         received.append(signum)
+        if signum == signal.SIGHUP:
+            _leave_the_terminal()
         if len(received) == 1:
-            stop.request("signal", f"{signum.name} received")
-            print(
-                f"\nflux-batch: {signum.name}: finishing the jobs in flight; send it again to abandon them",
-                file=sys.stderr,
-                flush=True,
-            )
+            stop.request(StopReason.SIGNAL, f"{signum.name} received")
+            _say(f"\nflux-batch: {signum.name}: finishing the jobs in flight; send it again to abandon them")
         elif main is not None:
             main.cancel()
 
-    for signum in EXIT_SIGNAL:
+    for signum in SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
     served = None
     try:
@@ -158,16 +160,51 @@ async def _run(
             from runner.emulator import start  # Pillow and the server only with --emulator
 
             _, served, base_url = await start(Knobs())
-        _, summary = await run_plan(plan, run_dir, settings, base_url, target.api_key, stop, on_event, deadline=deadline)
-        return summary
+        return await run_plan(plan, run_dir, settings, base_url, target.api_key, stop, on_event)
     finally:
         if served is not None:
             await served.cleanup()
-        for signum in EXIT_SIGNAL:
+        for signum in SIGNALS:
             loop.remove_signal_handler(signum)
 
 
-def _target(settings: RunSettings, use_emulator: bool) -> Target:
+def _leave_the_terminal() -> None:
+    """The terminal is gone (SIGHUP): what would be printed goes nowhere instead of failing
+    with an I/O error halfway through the run's last words. run.log still has them."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            pass
+        os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """After the run: a signal cuts short what is left (the report), never the run's exit code."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            _leave_the_terminal()
+        raise _Interrupted(signal.Signals(signum).name)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in SIGNALS}
+    try:
+        yield
+    except _Interrupted as exc:
+        _say(f"flux-batch: {exc} received after the run: the rest of its report was skipped")
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def target_of(settings: RunSettings, use_emulator: bool) -> Target:
     if use_emulator:
         # The real key never goes to the emulator: it has its own.
         return Target(None, DEFAULT_KEY)
@@ -175,7 +212,7 @@ def _target(settings: RunSettings, use_emulator: bool) -> Target:
     key = os.environ.get(KEY_VARIABLE, "")
     if key:
         return Target(base_url, key)
-    if _is_loopback(base_url):
+    if is_loopback(base_url):
         return Target(base_url, DEFAULT_KEY)  # an emulator started with `flux-batch emulator`
     raise UsageError(
         f"{KEY_VARIABLE} is not set, so {base_url} cannot be used.\n"
@@ -184,98 +221,90 @@ def _target(settings: RunSettings, use_emulator: bool) -> Target:
     )
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _advice(reason: str | None) -> str:
-    return {
-        "auth": f"Check {KEY_VARIABLE}, then run the same command again to resume.",
-        "credits": "Top up the account, then run the same command again to resume.",
-        "deadline": "Run the same command again to resume.",
-        "max_jobs": "Run the same command again for the next jobs.",
-        "disk": "Free some space, then run the same command again to resume.",
-    }.get(reason or "", "Run the same command again to resume.")
-
-
-def _report(plan: Plan, run_dir: Path, summary: dict[str, Any]) -> None:
+def _tell(plan: Plan, run_dir: Path, result: Result, emulated: bool) -> None:
+    summary = result.summary
     jobs = summary["jobs"]
-    latency = summary["latency_s"]
-    timing = f", p50 {latency['p50']:.1f} s, p95 {latency['p95']:.1f} s a job" if latency["p50"] is not None else ""
-    print(
-        f"{plan.manifest.name}: {jobs['done']} of {jobs['total']} jobs done "
-        f"({jobs['succeeded']} this run, {jobs['failed']} failed, {summary['retries']} retries) "
-        f"in {summary['wall_s']:.1f} s{timing}"
-    )
-    for kind, count in sorted(summary["failures_by_kind"].items()):
-        example = summary["failure_examples"].get(kind, "")
-        print(f"flux-batch: {count} failed ({kind}), e.g. {example}", file=sys.stderr)
+    total = plural(jobs["total"], "job")
+    if result.idle:
+        last = summary.get("finished_at")
+        print(f"{plan.manifest.name}: nothing to do: {jobs['done']} of {total} done" + (f" (last run {last})" if last else ""))
+    else:
+        latency = summary["latency_s"]
+        timing = f", p50 {latency['p50']:.1f} s, p95 {latency['p95']:.1f} s a job" if latency["p50"] is not None else ""
+        print(
+            f"{plan.manifest.name}: {jobs['done']} of {total} done "
+            f"({jobs['succeeded']} this run, {jobs['failed']} failed, {plural(summary['retries'], 'retry', 'retries')}) "
+            f"in {summary['wall_s']:.1f} s{timing}"
+        )
+        for kind, count in sorted(summary["failures_by_kind"].items()):
+            example = summary["failure_examples"].get(kind, "")
+            _say(f"flux-batch: {count} failed ({kind}), e.g. {example}")
+    held_back = jobs.get("held_back", 0)
+    if held_back:
+        _say(
+            f"flux-batch: {plural(held_back, 'job')} failed for good earlier and {'was' if held_back == 1 else 'were'} "
+            "not sent again; --retry-failed sends them"
+        )
     print(f"images in {run_dir / 'images'}, records in {run_dir / 'records.jsonl'}")
+    if emulated:
+        print("these images come from the emulator: placeholders, not paid results")
 
 
-def status_command(run_dir: Path, as_json: bool) -> int:
-    plan = plan_of_run_dir(run_dir)
-    index = read_index(run_dir)
-    ids = set(plan.job_ids())
-    done = len(ids & index.done)
-    failed: dict[str, int] = {}
-    reasons: Counter[tuple[str, str]] = Counter()
-    for job_id, (kind, message) in index.failed.items():
-        if job_id in ids:
-            failed[kind] = failed.get(kind, 0) + 1
-            reasons[kind, message] += 1
-    n_failed = sum(failed.values())
-    status: dict[str, Any] = {
-        "run_dir": str(run_dir),
-        "name": plan.manifest.name,
-        "total": plan.total,
-        "done": done,
-        "failed": n_failed,
-        "failed_by_kind": failed,
-        "failures": [{"kind": k, "message": m, "jobs": n} for (k, m), n in reasons.most_common()],
-        "pending": plan.total - done - n_failed,
-        "last_run": read_summary(run_dir),
-    }
+def status_command(run_dir: Path, as_json: bool, max_grid: int) -> int:
+    status = status_of(run_dir, plan_of_run_dir(run_dir, max_grid))
     if as_json:
-        print(json.dumps(status, indent=2))
+        print(json.dumps(status.as_json(), indent=2))
         return EXIT_OK
-    kinds = f" ({', '.join(f'{k} {n}' for k, n in sorted(failed.items()))})" if failed else ""
-    print(f"{run_dir}: {plan.total} jobs: {done} done, {n_failed} failed{kinds}, {status['pending']} pending")
+    kinds = f" ({', '.join(f'{k} {n}' for k, n in sorted(status.failed_by_kind.items()))})" if status.failed else ""
+    print(
+        f"{run_dir}: {plural(status.total, 'job')}: {status.done} done, {status.failed} failed{kinds}, {status.pending} pending"
+    )
+    if status.failed_for_good:
+        print(f"  {status.failed_for_good} failed for good: a plain re-run leaves them; --retry-failed sends them again")
+    if status.failed_to_retry or status.unfetched:
+        again = [f"{status.failed_to_retry} to send again"] if status.failed_to_retry else []
+        again += [f"{status.unfetched} paid images to fetch"] if status.unfetched else []
+        print(f"  {', '.join(again)}: the next run takes them up")
     shown = 5
-    for (kind, message), count in reasons.most_common(shown):
+    for kind, message, count in status.failures[:shown]:
         print(f"  {count} x {kind}: {message}")
-    if len(reasons) > shown:
-        print(f"  ... and {len(reasons) - shown} other reasons; `status --json` lists them all")
-    last = status["last_run"]
+    if len(status.failures) > shown:
+        print(f"  ... and {len(status.failures) - shown} other reasons; `status --json` lists them all")
+    if status.damaged_lines:
+        print(f"  records.jsonl has {plural(status.damaged_lines, 'damaged line')}: the next run sets them aside")
+    if status.provenance is not None:
+        print(f"images from {status.provenance.describe()}")
+    if status.live:
+        print(f"live: {status.live} is running in it now")
+    last = status.last_run
     if last:
+        stopped = last.get("stopped")
         print(
             f"last run: {last['started_at']} for {last['wall_s']:.1f} s: {last['jobs']['succeeded']} succeeded, "
-            f"{last['jobs']['failed']} failed" + (f", stopped ({last['stopped']['reason']})" if last.get("stopped") else "")
+            f"{last['jobs']['failed']} failed" + (f", stopped ({stopped['reason']}: {stopped['message']})" if stopped else "")
         )
     return EXIT_OK
 
 
-def plan_of_run_dir(run_dir: Path) -> Plan:
+def plan_of_run_dir(run_dir: Path, max_grid: int) -> Plan:
     copy, base_dir = manifest_of(run_dir)
     if not copy.is_file():
         raise UsageError(f"{run_dir} is not a run directory (it has no manifest.yaml)")
-    return make_plan(load(copy, base_dir=base_dir))
+    return make_plan(load(copy, base_dir=base_dir), max_grid=max_grid)
 
 
-def report_command(run_dir: Path, sheet: bool) -> int:
+def report_command(run_dir: Path, sheet: bool, max_grid: int) -> int:
     from runner.report import contact_sheets, write_report  # Pillow's drawing only where it draws
 
-    plan = plan_of_run_dir(run_dir)
-    print(f"report in {write_report(run_dir, plan)}")
-    if sheet:
-        for path in contact_sheets(run_dir, plan):
-            print(f"contact sheet in {path}")
+    plan = plan_of_run_dir(run_dir, max_grid)
+    try:
+        print(f"report in {write_report(run_dir, plan)}")
+        if sheet:
+            for path in contact_sheets(run_dir, plan):
+                print(f"contact sheet in {path}")
+    except OSError as exc:
+        _say(f"flux-batch: cannot write the report in {run_dir}: {exc.strerror or exc}")
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -285,5 +314,9 @@ def _write_report(run_dir: Path, plan: Plan) -> None:
 
     try:
         print(f"report in {write_report(run_dir, plan)}")
-    except OSError as exc:
-        print(f"flux-batch: could not write the report: {exc}; try `flux-batch report {run_dir}`", file=sys.stderr)
+    except Exception as exc:  # whatever the report meets (a picture it cannot read, a full disk)
+        _say(f"flux-batch: could not write the report ({type(exc).__name__}: {exc}); try `flux-batch report {run_dir}`")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

@@ -1,7 +1,7 @@
 # Generated from schemas/*.schema.json by `make schemas` (fastjsonschema 2.22.3).
 # Do not edit: change a schema, then run `make schemas`; a test fails while this file is stale.
 # ruff: noqa
-SCHEMAS_DIGEST = '544223326841f238888a66c40505d68cf5d4e62c8fd2121f49bd41f206c1e83f'
+SCHEMAS_DIGEST = 'e14a2736209270f1212bb36e539106de6d24dac3826bb799de1c2d1f2a6c8366'
 
 VERSION = "2.22.3"
 from decimal import Decimal
@@ -189,6 +189,9 @@ def validate_https___flux_batch_local_schemas_prompt_object_schema_json___defs_f
     if isinstance(data, str):
         if not REGEX_PATTERNS['\\S'].search(data):
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern \\S", value=data, name="" + (name_prefix or "data") + "", rule='pattern')
+        data_len = len(data)
+        if data_len > 10000:
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be shorter than or equal to 10000 characters", value=data, name="" + (name_prefix or "data") + "", rule='maxLength')
     return data
 
 def validate_https___flux_batch_local_schemas_prompt_object_schema_json___defs_fields(data, custom_formats={}, name_prefix=None):
@@ -205,6 +208,9 @@ def validate_https___flux_batch_local_schemas_prompt_object_schema_json___defs_f
             if isinstance(data__prompt, str):
                 if not REGEX_PATTERNS['\\S'].search(data__prompt):
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".prompt must match pattern \\S", value=data__prompt, name="" + (name_prefix or "data") + ".prompt", rule='pattern')
+                data__prompt_len = len(data__prompt)
+                if data__prompt_len > 10000:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".prompt must be shorter than or equal to 10000 characters", value=data__prompt, name="" + (name_prefix or "data") + ".prompt", rule='maxLength')
         if "image_prompt" in data_keys:
             data_keys.remove("image_prompt")
             data__imageprompt = data["image_prompt"]
@@ -400,6 +406,8 @@ def validate_https___flux_batch_local_schemas_manifest_schema_json___defs_run(da
             if not isinstance(data__requestsperminute, (int, float, Decimal)) or isinstance(data__requestsperminute, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".requests_per_minute must be number", value=data__requestsperminute, name="" + (name_prefix or "data") + ".requests_per_minute", rule='type')
             if isinstance(data__requestsperminute, (int, float, Decimal)) and not isinstance(data__requestsperminute, bool):
+                if data__requestsperminute > 1000000:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".requests_per_minute must be smaller than or equal to 1000000", value=data__requestsperminute, name="" + (name_prefix or "data") + ".requests_per_minute", rule='maximum')
                 if data__requestsperminute <= 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".requests_per_minute must be bigger than 0", value=data__requestsperminute, name="" + (name_prefix or "data") + ".requests_per_minute", rule='exclusiveMinimum')
         if "max_attempts" in data_keys:
@@ -418,6 +426,8 @@ def validate_https___flux_batch_local_schemas_manifest_schema_json___defs_run(da
             if not isinstance(data__requesttimeout, (int, float, Decimal)) or isinstance(data__requesttimeout, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".request_timeout must be number", value=data__requesttimeout, name="" + (name_prefix or "data") + ".request_timeout", rule='type')
             if isinstance(data__requesttimeout, (int, float, Decimal)) and not isinstance(data__requesttimeout, bool):
+                if data__requesttimeout > 3600:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".request_timeout must be smaller than or equal to 3600", value=data__requesttimeout, name="" + (name_prefix or "data") + ".request_timeout", rule='maximum')
                 if data__requesttimeout <= 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".request_timeout must be bigger than 0", value=data__requesttimeout, name="" + (name_prefix or "data") + ".request_timeout", rule='exclusiveMinimum')
         if "max_jobs" in data_keys:
@@ -428,6 +438,8 @@ def validate_https___flux_batch_local_schemas_manifest_schema_json___defs_run(da
             if isinstance(data__maxjobs, (int, float, Decimal)) and not isinstance(data__maxjobs, bool):
                 if data__maxjobs < 1:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".max_jobs must be bigger than or equal to 1", value=data__maxjobs, name="" + (name_prefix or "data") + ".max_jobs", rule='minimum')
+                if data__maxjobs > 1000000000:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".max_jobs must be smaller than or equal to 1000000000", value=data__maxjobs, name="" + (name_prefix or "data") + ".max_jobs", rule='maximum')
         if "deadline" in data_keys:
             data_keys.remove("deadline")
             data__deadline = data["deadline"]
@@ -447,14 +459,18 @@ def validate_https___flux_batch_local_schemas_manifest_schema_json___defs_run(da
             if not isinstance(data__creditsperimage, (int, float, Decimal)) or isinstance(data__creditsperimage, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".credits_per_image must be number", value=data__creditsperimage, name="" + (name_prefix or "data") + ".credits_per_image", rule='type')
             if isinstance(data__creditsperimage, (int, float, Decimal)) and not isinstance(data__creditsperimage, bool):
-                if data__creditsperimage <= 0:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".credits_per_image must be bigger than 0", value=data__creditsperimage, name="" + (name_prefix or "data") + ".credits_per_image", rule='exclusiveMinimum')
+                if data__creditsperimage < 1e-06:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".credits_per_image must be bigger than or equal to 1e-06", value=data__creditsperimage, name="" + (name_prefix or "data") + ".credits_per_image", rule='minimum')
+                if data__creditsperimage > 1000000000:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".credits_per_image must be smaller than or equal to 1000000000", value=data__creditsperimage, name="" + (name_prefix or "data") + ".credits_per_image", rule='maximum')
         if "max_credits" in data_keys:
             data_keys.remove("max_credits")
             data__maxcredits = data["max_credits"]
             if not isinstance(data__maxcredits, (int, float, Decimal)) or isinstance(data__maxcredits, bool):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".max_credits must be number", value=data__maxcredits, name="" + (name_prefix or "data") + ".max_credits", rule='type')
             if isinstance(data__maxcredits, (int, float, Decimal)) and not isinstance(data__maxcredits, bool):
+                if data__maxcredits > 1000000000000:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".max_credits must be smaller than or equal to 1000000000000", value=data__maxcredits, name="" + (name_prefix or "data") + ".max_credits", rule='maximum')
                 if data__maxcredits <= 0:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".max_credits must be bigger than 0", value=data__maxcredits, name="" + (name_prefix or "data") + ".max_credits", rule='exclusiveMinimum')
         if "on_finish" in data_keys:
@@ -471,6 +487,11 @@ def validate_https___flux_batch_local_schemas_manifest_schema_json___defs_run(da
             data__report = data["report"]
             if not isinstance(data__report, (bool)):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".report must be boolean", value=data__report, name="" + (name_prefix or "data") + ".report", rule='type')
+        if "retry_failed" in data_keys:
+            data_keys.remove("retry_failed")
+            data__retryfailed = data["retry_failed"]
+            if not isinstance(data__retryfailed, (bool)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".retry_failed must be boolean", value=data__retryfailed, name="" + (name_prefix or "data") + ".retry_failed", rule='type')
         if "async_mode" in data_keys:
             data_keys.remove("async_mode")
             data__asyncmode = data["async_mode"]

@@ -181,14 +181,22 @@ def write_whole(target: str, data: bytes, durable: bool = True) -> None:
     temp = os.path.join(directory, TEMP_MARK + name)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
-        remaining = memoryview(data)
-        while remaining:
-            remaining = remaining[os.write(fd, remaining) :]
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, target)
+        try:
+            remaining = memoryview(data)
+            while remaining:
+                remaining = remaining[os.write(fd, remaining) :]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, target)
+    except BaseException:
+        # A full disk, say: no half-written file is left behind for anyone to mistake.
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
 
 
 def fsync_directory(directory: str) -> None:

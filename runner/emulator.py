@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from runner import pictures, schemas
+from runner.client import EMULATOR_HEADER
 from runner.knobs import Knobs
 
 MODEL = "black-forest-labs/flux-dev"
@@ -71,7 +72,7 @@ class Emulator:
         self._dice = random.Random(self.knobs.seed)
         self._recent: deque[float] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.app = web.Application(client_max_size=64 * 1024**2)
+        self.app = web.Application(client_max_size=64 * 1024**2, middlewares=[_mark_as_emulated])
         self.app.router.add_post("/api/features", self._features)
         self.app.router.add_get("/api/results/{uuid}", self._result)
         self.app.router.add_post("/api/assets", self._upload)
@@ -282,7 +283,9 @@ class Emulator:
         if path not in self.files:
             return web.Response(status=404, text=_s3_error("NoSuchKey"), content_type="application/xml")
         if self._dice.random() < self.knobs.download_fail:
-            return web.Response(status=500, text=_s3_error("InternalError"), content_type="application/xml")
+            wait = self.knobs.download_retry_after
+            headers = {"Retry-After": f"{wait:g}"} if wait is not None else None
+            return web.Response(status=503, text=_s3_error("SlowDown"), content_type="application/xml", headers=headers)
         data, content_type = self.files[path]
         if self._dice.random() < self.knobs.download_truncate:
             return web.Response(body=data[: len(data) // 2], content_type=content_type)
@@ -300,6 +303,14 @@ class Emulator:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@web.middleware
+async def _mark_as_emulated(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every answer says it came from the emulator: a run dir then knows its images are not paid ones."""
+    response: web.StreamResponse = await handler(request)
+    response.headers[EMULATOR_HEADER] = "1"
+    return response
 
 
 def _error(

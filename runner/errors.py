@@ -1,17 +1,25 @@
 """The one error hierarchy of flux-batch; the CLI maps each branch to an exit code.
 
 FluxBatchError                 anything flux-batch reports without a traceback
-├── UsageError                 a bad flag or file argument                  (exit 2)
-└── ManifestError              one or more problems in a manifest           (exit 2)
-                               carries every Problem found, not only the first
+├── UsageError                 a bad flag or file argument                              (exit 2)
+│   └── EndpointMismatch       a run dir made on the emulator used for the API, or back (exit 2)
+├── ManifestError              one or more problems in a manifest                       (exit 2)
+│                              carries every Problem found, not only the first
+├── RunLocked                  the run dir is being written by another live invocation  (exit 2)
+├── RunDirUnusable             the run dir cannot be created, locked or written         (exit 2)
+└── ApiError                   one exchange with the API that did not produce an image
+                               (recorded with the job, or a StopReason for the whole run)
+
+Why a run stopped early is a `StopReason`, which carries its exit code and its advice.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# Exit codes of SPEC.md section 3 (and 130/143 for SIGINT/SIGTERM, kept beside the signals).
+# Exit codes of the command line (and 128 + N for a signal N, kept beside the signals).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 
 
@@ -23,6 +31,10 @@ class UsageError(FluxBatchError):
     """A command-line argument or a file named on the command line cannot be used."""
 
 
+class EndpointMismatch(UsageError):
+    """The run dir's images came from another kind of endpoint (the emulator, or a real API)."""
+
+
 class RunLocked(FluxBatchError):
     """The run directory is being written by another live flux-batch process."""
 
@@ -31,7 +43,48 @@ class RunDirUnusable(FluxBatchError):
     """The run directory cannot be created, locked or written (a file in the way, no rights)."""
 
 
+MAX_MESSAGE = 1000  # characters of an error message kept: a server's novel is not a record
+
 ERROR_KINDS = ("http", "timeout", "network", "invalid_response", "auth", "credits", "download", "validation")
+
+
+class StopReason(enum.StrEnum):
+    """Why a run stopped dispatching before every job was sent; the value is what summary.json,
+    status and run.log say."""
+
+    SIGNAL = "signal"
+    AUTH = "auth"
+    CREDITS = "credits"
+    DEADLINE = "deadline"
+    MAX_JOBS = "max_jobs"
+    MAX_CREDITS = "max_credits"
+    DISK = "disk"
+    WRITER = "writer"
+    REDIRECT = "redirect"
+    ENDPOINT = "endpoint"
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code of a run stopped for this reason (a signal's own is 128 + its number)."""
+        return EXIT_USAGE if self is StopReason.ENDPOINT else EXIT_STOPPED
+
+    @property
+    def advice(self) -> str:
+        return _ADVICE[self]
+
+
+_ADVICE = {
+    StopReason.SIGNAL: "Run the same command again to resume.",
+    StopReason.AUTH: "Check ONEMIN_API_KEY, then run the same command again to resume.",
+    StopReason.CREDITS: "Top up the account, then run the same command again to resume.",
+    StopReason.DEADLINE: "Run the same command again to resume.",
+    StopReason.MAX_JOBS: "Run the same command again for the next jobs.",
+    StopReason.MAX_CREDITS: "Run the same command again for the next jobs.",
+    StopReason.DISK: "Free some space, then run the same command again to resume.",
+    StopReason.WRITER: "Nothing was lost; run the same command again to resume.",
+    StopReason.REDIRECT: "Point --base-url (or ONEMIN_BASE_URL) at the address that answers, then run again.",
+    StopReason.ENDPOINT: "Run into another directory (--out DIR); nothing was recorded here.",
+}
 
 
 class ApiError(FluxBatchError):
@@ -45,19 +98,24 @@ class ApiError(FluxBatchError):
         status: int | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        stop: StopReason | None = None,
     ) -> None:
-        assert kind in ERROR_KINDS, kind
+        if kind not in ERROR_KINDS:
+            raise ValueError(f"unknown error kind {kind!r}")
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 3] + "..."
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+        # A bad key or an empty account fails every job alike: stop, and resume later.
+        self.stop = stop or {"auth": StopReason.AUTH, "credits": StopReason.CREDITS}.get(kind)
 
     @property
     def stops_run(self) -> bool:
-        """A bad key or an empty account fails every job alike: stop, and resume later."""
-        return self.kind in ("auth", "credits")
+        return self.stop is not None
 
     def as_record(self) -> dict[str, object]:
         return {"kind": self.kind, "status": self.status, "message": self.message, "retryable": self.retryable}

@@ -1,38 +1,47 @@
-"""The emulator's knobs: how it behaves. Light to import: the CLI declares flags from them."""
+"""The emulator's knobs: how it behaves. Light to import: the CLI declares flags from them.
+
+Each knob says its unit and meaning in its field's metadata; `flux-batch emulator --help`
+shows that text, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 DEFAULT_KEY = "emulator-key"
+
+
+def knob(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
 class Knobs:
     """How the emulator behaves; rates are probabilities per generation request."""
 
-    latency: tuple[float, float] = (0.05, 0.15)  # seconds, uniform
-    requests_per_minute: float | None = None  # beyond it: 429 with Retry-After
-    rate_window: float = 60.0  # seconds over which requests_per_minute is counted
-    retry_after: float = 1.0
-    server_error: float = 0.0  # 500 with a JSON body
-    cloudflare: float = 0.0  # 502/503/522/524 HTML pages
-    drop: float = 0.0  # connection closed without an answer
-    hang: float = 0.0  # no answer until the client gives up
-    non_json: float = 0.0  # 200 whose body is not JSON
-    busy: float = 0.0  # 400 EXTERNAL_API_RESPONSE_WITH_ERROR, provider 503 inside
-    refuse: float = 0.0  # the same 400 with a provider 422 inside: refused for good
-    fail_first: int = 0  # the first N attempts of every distinct promptObject get a 500
-    download_fail: float = 0.0  # image downloads answering 500
-    download_truncate: float = 0.0  # image downloads cut short, as a broken proxy might
-    upload_fail_first: int = 0  # the first N uploads to the Asset API answer 503
-    temporary_url_ttl: float = 3600.0
-    credits: int | None = None  # images left; None is unlimited
-    credits_answer: str = "200"  # how exhaustion is said: "200" (INSUFFICIENT_CREDITS) or "402"
-    keys: frozenset[str] = frozenset({DEFAULT_KEY})
-    max_side: int | None = None  # cap on image width/height, for fast tests and benchmarks
-    seed: int = 0  # of the fault dice, so a faulty run is repeatable
+    latency: tuple[float, float] = knob((0.05, 0.15), "seconds a generation takes, drawn uniformly from MIN,MAX")
+    requests_per_minute: float | None = knob(None, "requests allowed per rate window, scaled to a minute; past it, 429")
+    rate_window: float = knob(60.0, "seconds over which requests_per_minute is counted")
+    retry_after: float = knob(1.0, "seconds a 429 asks the client to wait (its Retry-After header)")
+    server_error: float = knob(0.0, "probability (0-1) of a 500 with a JSON body")
+    cloudflare: float = knob(0.0, "probability of a Cloudflare HTML page: 502, 503, 522 or 524")
+    drop: float = knob(0.0, "probability of closing the connection without an answer")
+    hang: float = knob(0.0, "probability of never answering, until the client gives up")
+    non_json: float = knob(0.0, "probability of a 200 whose body is an HTML page, not JSON")
+    busy: float = knob(0.0, "probability of the relay's 'busy' 400 with a provider 503 inside (retryable)")
+    refuse: float = knob(0.0, "probability of the relay's 'busy' 400 with a provider 422 inside (refused for good)")
+    fail_first: int = knob(0, "the first N attempts of every distinct promptObject get a 500")
+    download_fail: float = knob(0.0, "probability (0-1) that an image download answers 503")
+    download_retry_after: float | None = knob(None, "seconds a failed download asks to wait (Retry-After); none by default")
+    download_truncate: float = knob(0.0, "probability that an image download is cut short, as a broken proxy might")
+    upload_fail_first: int = knob(0, "the first N uploads to the Asset API answer 503")
+    temporary_url_ttl: float = knob(3600.0, "seconds a signed temporaryUrl stays valid")
+    credits: int | None = knob(None, "images the account can pay for; unlimited by default")
+    credits_answer: str = knob("200", "how exhaustion is said: 200 (INSUFFICIENT_CREDITS in the record) or 402")
+    keys: frozenset[str] = knob(frozenset({DEFAULT_KEY}), "API keys accepted, comma-separated")
+    max_side: int | None = knob(None, "pixels: the longest side of an image is scaled down to this, for fast tests")
+    seed: int = knob(0, "seed of the fault dice, so a faulty run is repeatable")
 
     def with_(self, **changes: Any) -> Knobs:
         return replace(self, **changes)

@@ -1,7 +1,9 @@
 """When to try again, and how fast the whole pool may go.
 
 `RetryPolicy` decides the wait before another attempt: exponential backoff with full jitter,
-never shorter than the server's Retry-After. `Pacer` is shared by every worker: it holds the
+never shorter than the server's Retry-After, and never longer than `max_delay`, whatever a
+server asks (a Retry-After of a year is a server to try again later, not a run to freeze).
+`Pacer` is shared by every worker: it holds the
 concurrency limit, spends a token bucket of `requests_per_minute`, and on a 429 slows the pool
 as a whole (halving the in-flight limit and pausing everyone for the Retry-After) before
 growing back one slot per limit's worth of successes, as TCP's congestion control does.
@@ -11,6 +13,7 @@ Clock, sleep and randomness are injectable so tests never wait.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import deque
@@ -25,7 +28,7 @@ Sleep = Callable[[float], Awaitable[None]]
 class RetryPolicy:
     max_attempts: int = 6
     base_delay: float = 2.0
-    max_delay: float = 120.0
+    max_delay: float = 120.0  # the longest wait, Retry-After included
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
     def __post_init__(self) -> None:
@@ -34,8 +37,12 @@ class RetryPolicy:
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return max(self.rng.uniform(0, ceiling), retry_after or 0.0)
+        ceiling = min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 64))
+        return min(self.max_delay, max(self.rng.uniform(0, ceiling), retry_after or 0.0))
+
+    def over_cap(self, retry_after: float | None) -> bool:
+        """Did the server ask for a longer wait than this policy allows?"""
+        return retry_after is not None and not retry_after <= self.max_delay
 
 
 class Pacer:
@@ -45,6 +52,8 @@ class Pacer:
         requests_per_minute: float | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        stopped: Callable[[], bool] = lambda: False,
+        max_pause: float = 120.0,
     ) -> None:
         self.concurrency = concurrency
         self.limit = float(concurrency)  # adaptive in-flight limit, 1 <= limit <= concurrency
@@ -55,6 +64,8 @@ class Pacer:
         self._paused_until = 0.0
         self._clock = clock
         self._sleep = sleep
+        self._stopped = stopped  # once True, places are granted at once: their holders send nothing
+        self._max_pause = max_pause
         self._waiters: deque[asyncio.Future[None]] = deque()  # workers waiting for a place
         self._slot = _Slot(self)
 
@@ -64,6 +75,10 @@ class Pacer:
 
     async def acquire(self) -> None:
         while True:
+            if self._stopped():
+                # A stopped run sends nothing new: whoever asked only looks at the stop and leaves.
+                self.in_flight += 1
+                return
             wait = self._paused_until - self._clock()
             if wait > 0:
                 await self._sleep(wait)
@@ -114,7 +129,8 @@ class Pacer:
     def throttled(self, retry_after: float | None) -> None:
         """The API said 429: everyone waits, and fewer go at once for a while."""
         self.limit = max(1.0, self.limit / 2)
-        self._paused_until = max(self._paused_until, self._clock() + (retry_after if retry_after is not None else 1.0))
+        pause = min(self._max_pause, retry_after if retry_after is not None and not math.isnan(retry_after) else 1.0)
+        self._paused_until = max(self._paused_until, self._clock() + pause)
 
     def succeeded(self) -> None:
         if self.limit < self.concurrency:

@@ -25,6 +25,25 @@ from runner.template import Scalar, render
 
 MODEL = "black-forest-labs/flux-dev"
 FEATURE_TYPE = "IMAGE_GENERATOR"
+# A manifest makes at most this many jobs unless told otherwise (--max-grid): every verb walks
+# the grid somewhere (a resume's count, the report, a shuffle), and a typo in a sweep can make
+# a trillion. A million plans in seconds and tens of megabytes.
+MAX_GRID = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """One pass over a plan's job ids against what a run dir holds: counts, and which
+    positions (in manifest order) are still to run, as a bitmap."""
+
+    done: int  # jobs of the plan with a success line
+    held_back: int  # failed for good, or paid and waiting to be fetched: not sent again
+    recovered: tuple[int, ...]  # positions whose image is on disk without a success line
+    to_run: int
+    runnable: bytearray  # bit p set: position p is to run
+
+    def runs(self, position: int) -> bool:
+        return bool(self.runnable[position >> 3] & (1 << (position & 7)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,41 +104,79 @@ class Plan:
     def total(self) -> int:
         return sum(self.count(p) for p in self.prompts)
 
-    def jobs(self, order: str = "manifest", skip: Container[str] = frozenset()) -> Iterator[Job]:
+    def jobs(self, order: str = "manifest", skip: Container[str] = frozenset(), survey: Survey | None = None) -> Iterator[Job]:
         """Every job once, in `order`: "manifest" (prompt by prompt, as written), "interleave"
         (prompts in turn, each spreading over its grid) or "shuffle" (a seeded permutation).
 
         The last two keep a run cut short by a cap a fair sample of the prompts and the grid.
-        Ids in `skip` are left out before their Job is built, which makes resuming cheap.
+        Ids in `skip` are left out before their Job is built; with a `survey`, only the
+        positions it marks to run are built at all, which makes resuming cheap.
         """
+        starts = self._starts()
+        if survey is not None:
+            for position in self._positions(order):
+                if survey.runs(position):
+                    yield self.job_at_position(position, starts)
+            return
         if order == "manifest":
             for prompt, var_values, point, seed, prompt_object in self._expand():
                 identity = job_id(prompt_object)
                 if identity not in skip:
                     yield self._job(prompt, var_values, point, seed, prompt_object, identity)
             return
-        for job in self._reordered(order):
+        for position in self._positions(order):
+            job = self.job_at_position(position, starts)
             if job.job_id not in skip:
                 yield job
 
-    def _reordered(self, order: str) -> Iterator[Job]:
-        if order == "interleave":
+    def _positions(self, order: str) -> Iterator[int]:
+        """Positions in manifest order (0 .. total-1), visited in `order`."""
+        if order == "manifest":
+            yield from range(self.total)
+        elif order == "interleave":
             counts = [self.count(p) for p in self.prompts]
+            starts = self._starts()
             strides = [_spreading_stride(n) for n in counts]
             for rank in range(max(counts, default=0)):
                 for index, n in enumerate(counts):
                     if rank < n:
-                        yield self.job_at(index, rank * strides[index] % n)
+                        yield starts[index] + rank * strides[index] % n
         elif order == "shuffle":
             # 8 bytes a job, not a Job a job: a million-job shuffle holds 8 MB.
             indices = array("Q", range(self.total))
             random.Random(f"flux-batch/shuffle/{self.manifest.seed_base}").shuffle(indices)
-            starts = list(itertools.accumulate((self.count(p) for p in self.prompts), initial=0))
-            for flat in indices:
-                prompt_index = bisect.bisect_right(starts, flat) - 1
-                yield self.job_at(prompt_index, flat - starts[prompt_index])
+            yield from indices
         else:
             raise ValueError(f"unknown order {order!r}")
+
+    def _starts(self) -> list[int]:
+        return list(itertools.accumulate((self.count(p) for p in self.prompts), initial=0))
+
+    def job_at_position(self, position: int, starts: list[int] | None = None) -> Job:
+        """The job at `position` in manifest order (`starts`: each prompt's first position)."""
+        starts = starts or self._starts()
+        prompt_index = bisect.bisect_right(starts, position) - 1
+        return self.job_at(prompt_index, position - starts[prompt_index])
+
+    def survey(
+        self, done: Container[str], held_back: Container[str] = frozenset(), on_disk: Container[str] = frozenset()
+    ) -> Survey:
+        """Walk the job ids once: those `done`, those `held_back` (not to send), those whose
+        image is `on_disk` without a record (to recover), and the rest, to run."""
+        runnable = bytearray((self.total + 7) // 8)
+        n_done = n_held = to_run = 0
+        recovered = []
+        for position, identity in enumerate(self.job_ids()):
+            if identity in done:
+                n_done += 1
+            elif identity in on_disk:
+                recovered.append(position)
+            elif identity in held_back:
+                n_held += 1
+            else:
+                runnable[position >> 3] |= 1 << (position & 7)
+                to_run += 1
+        return Survey(n_done, n_held, tuple(recovered), to_run, runnable)
 
     def job_at(self, prompt_index: int, k: int) -> Job:
         """Job number `k` of prompt `prompt_index` in manifest order, computed directly."""
@@ -192,8 +249,16 @@ def _spreading_stride(n: int) -> int:
     return step
 
 
-def make_plan(manifest: Manifest) -> Plan:
-    """Expand `manifest`, checking what only the whole grid shows; raise ManifestError if bad."""
+def make_plan(manifest: Manifest, max_grid: int = MAX_GRID) -> Plan:
+    """Expand `manifest`, checking what only the whole grid shows; raise ManifestError if bad.
+    A grid of more than `max_grid` jobs is refused before anything of it is expanded."""
+    total = _grid_total(manifest)
+    if total > max_grid:
+        message = (
+            f"the manifest makes {total:,} jobs, over the limit of {max_grid:,} a manifest: "
+            "check the grid is what you mean and split it, or raise the limit with --max-grid N"
+        )
+        raise ManifestError([manifest.problem((), message)], stage="grid")
     problems: list[Problem] = []
     seeds = manifest.seeds or tuple(derive_seed(manifest.seed_base, i) for i in range(manifest.repeats))
     prompts = []
@@ -207,6 +272,13 @@ def make_plan(manifest: Manifest) -> Plan:
     if problems:
         raise ManifestError(problems, stage="grid")
     return Plan(manifest, tuple(prompts), seeds)
+
+
+def _grid_total(manifest: Manifest) -> int:
+    """How many jobs the manifest makes, from the sizes of its lists alone."""
+    grid = math.prod(len(values) for _, values in manifest.sweep) * (len(manifest.zip[0][1]) if manifest.zip else 1)
+    seeds = len(manifest.seeds) if manifest.seeds is not None else manifest.repeats
+    return sum(math.prod(len(values) for _, values in spec.vars) for spec in manifest.prompts) * grid * seeds
 
 
 def _texts(manifest: Manifest, spec: PromptSpec) -> tuple[tuple[tuple[dict[str, Scalar], str], ...], list[Problem]]:

@@ -1,5 +1,6 @@
-"""What a run tells while it goes: a tqdm bar on a terminal, else a line every 10 s on stderr;
-and, for unattended runs, RUN_DIR/run.log with every retry, failure and stop.
+"""What a run tells while it goes: a tqdm bar on a terminal, else a line at the start and then
+at most every 10 s on stderr; and, for unattended runs, RUN_DIR/run.log with every retry,
+failure and stop.
 
 Both are fed by the worker pool's events; the core never prints.
 """
@@ -21,10 +22,16 @@ if TYPE_CHECKING:
 LINE_EVERY_S = 10.0
 
 
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """`n` and its noun, in the singular for one: "1 job", "2 jobs", "1 retry", "3 retries"."""
+    return f"{n:,} {noun if n == 1 else (nouns or noun + 's')}"
+
+
 class Progress:
     def __init__(self, enabled: bool = True, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream or sys.stderr
         self.total = 0
+        self.done_before = 0  # done in earlier invocations: the count starts there
         self.done = self.failed = self.retries = 0
         self._clock = clock
         self._started = clock()
@@ -34,11 +41,7 @@ class Progress:
 
     def __call__(self, event: Event) -> None:
         if event.kind == "planned":
-            self.total = event.count
-            if self._enabled and self.stream.isatty():
-                from tqdm import tqdm  # 40 ms to import: only when a bar is drawn
-
-                self._bar = tqdm(total=self.total, unit="img", file=self.stream, dynamic_ncols=True, smoothing=0.1)
+            self._planned(event)
         elif event.kind == "done":
             self.done += 1
         elif event.kind == "failed":
@@ -52,6 +55,21 @@ class Progress:
             elif self._enabled and self._clock() - self._last_line >= LINE_EVERY_S:
                 self._line()
 
+    def _planned(self, event: Event) -> None:
+        self.total, self.done_before = event.total, event.done
+        if event.done and event.count:  # said even without progress lines: it is what this run is about to do
+            self._print(f"resuming: {event.done:,} of {event.total:,} done, {event.count:,} to run")
+        if not self._enabled:
+            return
+        if self.stream.isatty():
+            from tqdm import tqdm  # 40 ms to import: only when a bar is drawn
+
+            self._bar = tqdm(
+                total=self.total, initial=self.done_before, unit="img", file=self.stream, dynamic_ncols=True, smoothing=0.1
+            )
+        elif not event.done:
+            self._print(f"starting: {plural(event.count, 'job')} to run")
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
@@ -61,40 +79,55 @@ class Progress:
         self._last_line = now
         finished = self.done + self.failed
         rate = finished / max(now - self._started, 1e-9)
-        left = (self.total - finished) / rate if rate > 0 else float("inf")
+        left = (self.total - self.done_before - finished) / rate if rate > 0 else float("inf")
         eta = f"{left / 60:.0f} min" if left != float("inf") else "?"
-        print(
-            f"[{time.strftime('%H:%M:%S')}] {finished}/{self.total} finished: {self.done} done, {self.failed} failed, "
-            f"{self.retries} retries, {rate * 60:.1f}/min, about {eta} left",
-            file=self.stream,
-            flush=True,
+        self._print(
+            f"{self.done_before + self.done:,}/{self.total:,} done, {self.failed} failed, "
+            f"{plural(self.retries, 'retry', 'retries')}, {rate * 60:.1f}/min, about {eta} left"
         )
+
+    def _print(self, text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.stream, flush=True)
 
 
 class RunLog:
-    """RUN_DIR/run.log: one timestamped line per thing worth reading the morning after."""
+    """RUN_DIR/run.log: one timestamped line per thing worth reading the morning after.
+
+    A log line that cannot be written (a full disk) is dropped: the log is not worth a run."""
 
     def __init__(self, path: Path) -> None:
         self._file = open(path, "a", encoding="utf-8")
+        self.stopped = False  # a STOP line was written
 
     def write(self, text: str) -> None:
         stamp = datetime.now().astimezone().isoformat(timespec="seconds")
-        self._file.write(f"{stamp} {text}\n")
-        self._file.flush()
+        try:
+            self._file.write(f"{stamp} {text}\n")
+            self._file.flush()
+        except OSError:
+            pass
 
     def __call__(self, event: Event) -> None:
         job = f"{event.job.prompt_id}/{event.job.job_id}" if event.job else ""
         if event.kind == "planned":
-            self.write(f"{event.count} jobs to run")
+            before = f", {event.done} of {event.total} done before" if event.done else ""
+            self.write(f"{plural(event.count, 'job')} to run{before}")
         elif event.kind == "retry" and event.error:
-            self.write(f"retry {job} after attempt {event.attempt}: {event.error.kind}: {event.error.message}")
+            what = f" ({event.message})" if event.message else ""
+            self.write(f"retry {job or '-'} after attempt {event.attempt}{what}: {event.error.kind}: {event.error.message}")
         elif event.kind == "failed" and event.error:
-            self.write(f"FAILED {job} after {event.attempt} attempt(s): {event.error.kind}: {event.error.message}")
+            self.write(f"FAILED {job} after {plural(event.attempt, 'attempt')}: {event.error.kind}: {event.error.message}")
+        elif event.kind == "note":
+            self.write(f"{job + ': ' if job else ''}{event.message}")
         elif event.kind == "stop":
+            self.stopped = True
             self.write(f"STOP: {event.message}")
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            pass
 
 
 def fan_out(*consumers: Callable[[Event], None]) -> Callable[[Event], None]:

@@ -55,12 +55,14 @@ from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 from runner import emulator as _emulator  # noqa: E402
-from runner.execute import Event, Stop, run_plan  # noqa: E402
+from runner.endpoint import Endpoint  # noqa: E402
+from runner.execute import Event, run_plan  # noqa: E402
 from runner.knobs import DEFAULT_KEY, Knobs  # noqa: E402
 from runner.manifest import loads  # noqa: E402
 from runner.pacing import RetryPolicy  # noqa: E402
 from runner.plan import make_plan  # noqa: E402
 from runner.settings import RunSettings  # noqa: E402
+from runner.stop import Stop  # noqa: E402
 from runner.store import RunDir  # noqa: E402
 
 FAST = Knobs(latency=(0.005, 0.02), max_side=64, retry_after=0.05)
@@ -105,20 +107,12 @@ async def run_text(
     images are looked up in `base_dir`."""
     plan = make_plan(loads(text, "m.yaml", base_dir))
     resolved = RunSettings.resolve(plan.manifest.run, settings)
-    stop = Stop()
-    with RunDir.open(run_dir, text) as opened:
-        _, summary = await run_plan(
-            plan,
-            opened,
-            resolved,
-            base_url,
-            key,
-            stop,
-            (events.append if events is not None else lambda e: None),
-            policy,
-            deadline=deadline,
+    stop = Stop(deadline)
+    with RunDir.open(run_dir, text, endpoint=Endpoint(base_url)) as opened:
+        result = await run_plan(
+            plan, opened, resolved, base_url, key, stop, (events.append if events is not None else lambda e: None), policy
         )
-    return summary, stop
+    return result.summary, stop
 
 
 def records(run_dir: Path) -> list[dict[str, Any]]:

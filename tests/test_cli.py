@@ -58,13 +58,14 @@ def test_plan_json_prints_one_job_per_line_as_a_records_line_has_them(cli) -> No
 def test_plan_counts_what_a_run_dir_already_holds(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     jobs = [json.loads(line) for line in cli("plan", "--json", str(SPEC_EXAMPLE)).out.splitlines()]
     run_dir = tmp_path / "runs" / "city"
-    lines = [json.dumps({"job_id": j["job_id"], "status": "success"}) for j in jobs[:5]]
-    lines.append(json.dumps({"job_id": jobs[5]["job_id"], "status": "failed"}))
-    lines.append(json.dumps({"job_id": "not-in-this-plan", "status": "success"}))
+    lines = [json.dumps({"job_id": j["job_id"], "status": "success", "files": []}) for j in jobs[:5]]
+    error = {"kind": "http", "status": 500, "message": "HTTP 500", "retryable": True}
+    lines.append(json.dumps({"job_id": jobs[5]["job_id"], "status": "failed", "error": error}))
+    lines.append(json.dumps({"job_id": "0123456789abcdef", "status": "success", "files": []}))  # not in this plan
     lines.append('{"job_id": "' + jobs[6]["job_id"] + '", "status": "succ')  # torn by a crash
     write(run_dir / "records.jsonl", "\n".join(lines))
     result = cli("plan", str(SPEC_EXAMPLE), "--out", str(run_dir))
-    assert f"{run_dir}: 5 done, 27 to run" in result.out
+    assert f"{run_dir}: 5 done, 1 failed and tried again, 27 to run" in result.out
 
 
 def test_plan_of_a_bad_manifest_exits_2_with_the_problems(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -81,10 +82,13 @@ def test_a_missing_manifest_file_is_a_clear_error(cli) -> None:  # type: ignore[
     assert "nowhere.yaml: cannot read the manifest: No such file or directory" in result.err
 
 
-def test_unknown_verb_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_verb_is_a_usage_error_with_a_did_you_mean(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("frobnicate")
     assert result.code == 2
-    assert "invalid choice" in result.err
+    assert "'frobnicate' is not a command; `flux-batch --help` lists them: validate, plan, run" in result.err
+    typo = cli("stauts", "output/x")
+    assert typo.code == 2
+    assert "'stauts' is not a command; did you mean 'status'?" in typo.err
 
 
 def test_console_script_and_module_entry_points(tmp_path: Path) -> None:
@@ -132,7 +136,7 @@ def test_run_help_states_the_real_defaults_and_the_exit_codes(cli) -> None:  # t
     defaults = RunSettings()
     assert f"at once (default {defaults.concurrency})" in text
     assert f"fails (default {defaults.max_attempts})" in text
-    assert f"this long (default {defaults.request_timeout:g})" in text
+    assert f"this long, at most 3600 (default {defaults.request_timeout:g})" in text
     assert "ONEMIN_API_KEY" in text and "3 stopped early, resumable" in text
 
 

@@ -136,13 +136,13 @@ def test_a_second_invocation_on_one_run_dir_is_refused(tmp_path: Path) -> None:
 
 def test_a_torn_last_line_and_stray_temp_files_are_cleaned_up(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    good = '{"job_id": "0123456789abcdef", "prompt_id": "p", "status": "success"}\n'
+    good = '{"job_id": "0123456789abcdef", "prompt_id": "p", "status": "success", "files": []}\n'
     write(run / "records.jsonl", good + '{"job_id": "fedcba98765')
     write(run / "images" / "p" / ".partial-fedcba9876543210.webp", "half")
     with RunDir.open(run, "x") as opened:
         assert opened.index.done == {"0123456789abcdef"}
         assert any("partial line" in note for note in opened.notes)
-        assert any("removed 1 partly written image" in note for note in opened.notes)
+        assert any("removed 1 partly written file" in note for note in opened.notes)
     assert (run / "records.jsonl").read_text() == good
     assert not list((run / "images").rglob(".partial-*"))
 

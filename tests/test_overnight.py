@@ -83,14 +83,29 @@ def test_progress_without_a_terminal_stays_small() -> None:
     fake = {"now": 0.0}
     stream = io.StringIO()
     progress = Progress(stream=stream, clock=lambda: fake["now"])
-    progress(Event("planned", count=10_000))
+    progress(Event("planned", count=10_000, total=10_000))
     for n in range(10_000):
         fake["now"] = n * 0.01  # 10,000 jobs over 100 seconds
         progress(Event("done"))
     lines = stream.getvalue().splitlines()
-    assert 9 <= len(lines) <= 10
+    assert 10 <= len(lines) <= 11  # one at the start, then one every 10 s
     assert "\r" not in stream.getvalue()
-    assert lines[0].split("] ")[1].startswith("1001/10000 finished: 1001 done, 0 failed")
+    assert lines[0].split("] ")[1] == "starting: 10,000 jobs to run"
+    assert lines[1].split("] ")[1].startswith("1,001/10,000 done, 0 failed, 0 retries")
+
+
+def test_a_resumed_run_says_what_it_resumes_and_counts_from_there() -> None:
+    fake = {"now": 0.0}
+    stream = io.StringIO()
+    progress = Progress(stream=stream, clock=lambda: fake["now"])
+    progress(Event("planned", count=56, done=44, total=100))
+    for n in range(56):
+        fake["now"] = n * 0.5
+        progress(Event("done"))
+    lines = [line.split("] ")[1] for line in stream.getvalue().splitlines()]
+    assert lines[0] == "resuming: 44 of 100 done, 56 to run"
+    assert lines[1].startswith("65/100 done")  # 21 finished in the first 10 s, on top of 44
+    assert not any(line.startswith("starting") for line in lines)
 
 
 # -- the command line against an emulator process ---------------------------------------------
@@ -197,9 +212,9 @@ def test_on_a_terminal_progress_is_a_bar() -> None:
 
     stream = Terminal()
     progress = Progress(stream=stream)
-    progress(Event("planned", count=3))
+    progress(Event("planned", count=3, done=2, total=5))
     for _ in range(3):
         progress(Event("done"))
     progress.close()
     drawn = stream.getvalue()
-    assert "3/3" in drawn and "img" in drawn and "\r" in drawn
+    assert "2/5" in drawn and "5/5" in drawn and "img" in drawn and "\r" in drawn  # the bar starts at what was done

@@ -32,9 +32,17 @@ def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:
         assert max(delays) > 0.8 * cap and min(delays) < 0.2 * cap  # spread over the whole range
 
 
-def test_retry_after_is_a_floor() -> None:
-    policy = RetryPolicy(base_delay=1, max_delay=2, rng=random.Random(1))
+def test_retry_after_is_a_floor_under_the_cap() -> None:
+    policy = RetryPolicy(base_delay=1, max_delay=60, rng=random.Random(1))
     assert all(policy.delay(1, retry_after=30) == 30 for _ in range(20))
+    assert not policy.over_cap(30)
+
+
+@pytest.mark.parametrize("asked", [61, 999999, float("inf")])
+def test_no_server_makes_a_wait_longer_than_the_cap(asked: float) -> None:
+    policy = RetryPolicy(base_delay=1, max_delay=60, rng=random.Random(1))
+    assert policy.delay(3, retry_after=asked) == 60
+    assert policy.over_cap(asked)
 
 
 def test_an_impossible_policy_is_refused() -> None:

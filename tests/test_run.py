@@ -19,7 +19,7 @@ async def test_every_job_succeeds_with_real_images_and_valid_records(api, tmp_pa
     assert not stop.requested
     assert summary["jobs"] == {
         "total": 6, "done": 6, "pending": 0, "done_before": 0,
-        "submitted": 6, "succeeded": 6, "failed": 0, "fetched_again": 0,
+        "submitted": 6, "succeeded": 6, "failed": 0, "fetched_again": 0, "recovered": 0, "held_back": 0,
     }  # fmt: skip
     lines = records(tmp_path / "run")
     assert len(lines) == 6
@@ -46,10 +46,13 @@ async def test_a_rerun_of_a_finished_run_dir_sends_nothing(api, tmp_path: Path) 
     server, url = await api()
     await run_text(manifest_text(5), tmp_path / "run", url)
     requests_before = dict(server.stats.requests)
+    last = (tmp_path / "run" / "summary.json").read_text()
     summary, _ = await run_text(manifest_text(5), tmp_path / "run", url)
     assert server.stats.requests == requests_before
-    assert summary["jobs"]["done_before"] == 5 and summary["jobs"]["submitted"] == 0
     assert len(records(tmp_path / "run")) == 5
+    # Nothing to do: the last run's figures stand, in summary.json and in what the run returns.
+    assert (tmp_path / "run" / "summary.json").read_text() == last
+    assert summary["jobs"]["submitted"] == 5 and summary["jobs"]["done"] == 5 and summary["jobs"]["pending"] == 0
 
 
 async def test_an_edited_manifest_runs_only_what_is_new(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -105,7 +108,8 @@ def test_run_with_the_built_in_emulator_through_the_console_script(tmp_path: Pat
     status = subprocess.run([str(script), "status", "out"], capture_output=True, text=True, cwd=tmp_path)
     assert status.returncode == 0
     assert "out: 8 jobs: 8 done, 0 failed, 0 pending" in status.stdout
-    assert done.stderr == ""  # no terminal: no bar, and a quick run prints no progress line
+    # No terminal: no bar; one line at the start, and a quick run needs no other.
+    assert [line.split("] ")[1] for line in done.stderr.splitlines()] == ["starting: 8 jobs to run"]
 
 
 def test_the_emulator_command_serves_on_loopback(emulator_process) -> None:  # type: ignore[no-untyped-def]
@@ -137,10 +141,10 @@ async def test_a_large_image_downloads_whole_and_the_cap_holds(api, tmp_path: Pa
     _, url = await api()
     async with aiohttp.ClientSession() as session:
         client = Client(session, url, "emulator-key", request_timeout=30)
-        asset = await client.upload(tmp_path / "noise.png")
+        asset = await client.upload("noise.png", original, "image/png")
         picture = await client.download(f"{client.asset_base}/{asset}")
         monkeypatch.setattr(client_module, "MAX_IMAGE_BYTES", 1_000_000)
-        with pytest.raises(ApiError, match="answer larger than 1000000 bytes"):
+        with pytest.raises(ApiError, match=f"offers {len(original)} bytes, over the 1000000-byte cap"):
             await client.download(f"{client.asset_base}/{asset}")
     assert picture.extension == "png"
     assert hashlib.sha256(picture.data).digest() == hashlib.sha256(original).digest()

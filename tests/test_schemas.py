@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_KEYWORDS = {
     "$schema", "$id", "$ref", "$defs", "title", "description", "default", "errorMessage", "format",
     "type", "enum", "const", "properties", "required", "additionalProperties", "patternProperties",
-    "propertyNames", "items", "minItems", "minLength", "pattern", "minimum", "maximum",
+    "propertyNames", "items", "minItems", "minLength", "maxLength", "pattern", "minimum", "maximum",
     "exclusiveMinimum", "multipleOf", "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
 }  # fmt: skip
 # Maps whose keys are names chosen by the schema's author, not keywords.
