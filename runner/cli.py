@@ -155,13 +155,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--concurrency", type=int, metavar="N", help=f"generation requests in flight at once (default {defaults.concurrency})"
     )
-    run.add_argument("--requests-per-minute", type=float, metavar="R", help="pace requests to at most R a minute")
+    run.add_argument("--requests-per-minute", type=_number, metavar="R", help="pace requests to at most R a minute")
     run.add_argument(
         "--max-attempts", type=int, metavar="N", help=f"tries per job before it fails (default {defaults.max_attempts})"
     )
     run.add_argument(
         "--request-timeout",
-        type=float,
+        type=_number,
         metavar="SECONDS",
         help=f"give up on one request after this long, at most 3600 (default {defaults.request_timeout:g})",
     )
@@ -169,8 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--deadline", metavar="DURATION|TIME", help="stop dispatching after e.g. 8h, or at e.g. 06:30")
     run.add_argument("--base-url", metavar="URL", help="API address (default: $ONEMIN_BASE_URL, else the real API)")
     run.add_argument("--order", choices=["manifest", "interleave", "shuffle"], help="dispatch order (default manifest)")
-    run.add_argument("--credits-per-image", type=float, metavar="C", help="what one image costs, for --max-credits")
-    run.add_argument("--max-credits", type=float, metavar="C", help="spend at most C credits in this invocation")
+    run.add_argument("--credits-per-image", type=_number, metavar="C", help="what one image costs, for --max-credits")
+    run.add_argument("--max-credits", type=_number, metavar="C", help="spend at most C credits in this invocation")
     run.add_argument("--on-finish", metavar="CMD", help="run CMD with the path of summary.json when the run ends")
     run.add_argument(
         "--retry-failed",
@@ -229,6 +229,17 @@ def _parser() -> argparse.ArgumentParser:
     add_knob_flags(emulator)
     emulator.set_defaults(handler=_emulator)
     return parser
+
+
+def _number(text: str) -> float:
+    """A flag's number: finite, as every range check assumes (NaN passes them all)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def _verb(verbs: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:

@@ -105,7 +105,9 @@ class Committer:
 
     def __init__(self, run_dir: str, use_syncfs: bool = True) -> None:
         self.run_dir = run_dir
-        self._records = open(os.path.join(run_dir, RECORDS), "ab")
+        # Unbuffered: a line is either all in the file or, after a failed write, cut away again.
+        self._records = os.open(os.path.join(run_dir, RECORDS), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._records_size = os.fstat(self._records).st_size
         self._made: set[str] = set()  # directories known to exist
         self._syncfs = _syncfs_of(run_dir) if use_syncfs else None
         self._pool: ThreadPoolExecutor | None = None
@@ -136,16 +138,24 @@ class Committer:
             for directory in touched:
                 fsync_directory(directory)  # the renames are durable before a line names them
         if lines:
-            self._records.write(lines)
-            self._records.flush()
-            os.fsync(self._records.fileno())
+            try:
+                remaining = memoryview(lines)
+                while remaining:
+                    remaining = remaining[os.write(self._records, remaining) :]
+                os.fsync(self._records)
+            except OSError:
+                # A full disk took part of a line: cut the file back to its last whole commit,
+                # so no torn line sits in the middle of the records when the next one comes.
+                os.ftruncate(self._records, self._records_size)
+                raise
+            self._records_size += len(lines)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
         if self._syncfs is not None:
             self._syncfs.close()
-        self._records.close()
+        os.close(self._records)
 
 
 class _SyncFs:

@@ -41,6 +41,7 @@ class Stats:
     attempts: Counter[str] = field(default_factory=Counter)  # requests per promptObject
     uploads: int = 0
     downloads: int = 0
+    download_tries: Counter[str] = field(default_factory=Counter)  # requests per image path
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -282,7 +283,8 @@ class Emulator:
     def _serve(self, path: str) -> web.Response:
         if path not in self.files:
             return web.Response(status=404, text=_s3_error("NoSuchKey"), content_type="application/xml")
-        if self._dice.random() < self.knobs.download_fail:
+        self.stats.download_tries[path] += 1
+        if self.stats.download_tries[path] <= self.knobs.download_fail_first or self._dice.random() < self.knobs.download_fail:
             wait = self.knobs.download_retry_after
             headers = {"Retry-After": f"{wait:g}"} if wait is not None else None
             return web.Response(status=503, text=_s3_error("SlowDown"), content_type="application/xml", headers=headers)

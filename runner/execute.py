@@ -283,7 +283,12 @@ class Pool:
             try:
                 generation = await self.client.poll(generation.uuid)
             except ApiError as error:
-                if error.stops_run or not error.retryable:
+                if error.stops_run:
+                    # Paid for: its aiRecord is recorded, and the next run polls it again.
+                    self._stop_run(error)
+                    message = f"generation {generation.uuid} was still running when the run stopped ({error.message})"
+                    raise StillRunning(ApiError("timeout", message), generation.ai_record) from error
+                if not error.retryable:
                     raise
         return generation
 
@@ -619,10 +624,11 @@ async def run_plan(
     orphans = {job_id for job_id in on_disk if job_id not in index.done}
     survey = plan.survey(index.done, held_back, orphans) if index.lines or orphans else None
     refetch = _refetches(plan, run_dir, index.unfetched.values(), on_disk)
-    done_before = (survey.done + len(survey.recovered)) if survey else 0
+    done_before = survey.done if survey else 0
     to_run = (survey.to_run if survey else plan.total) + len(index.unfetched)
     refused_left = (survey.held_back - len(index.unfetched)) if survey else 0
-    on_event(Event("planned", count=to_run, done=done_before, total=plan.total))
+    recovering = len(survey.recovered) if survey else 0  # done once recovered, before anything is sent
+    on_event(Event("planned", count=to_run, done=done_before + recovering, total=plan.total))
     outcome = Outcome()
     if to_run == 0 and not refetch and not (survey and survey.recovered):
         return Result(outcome, _kept_summary(run_dir, outcome, plan.total, done_before, stop, refused_left), idle=True)

@@ -89,11 +89,15 @@ def _check(path: Path, written: str) -> str | None:
     size = path.stat().st_size
     if size > MAX_INPUT_BYTES:
         return f"{written!r} is {size / 1024**2:.1f} MB; input images are limited to {MAX_INPUT_BYTES // 1024**2} MB"
-    from PIL import Image, UnidentifiedImageError  # only for manifests with local input images
+    from PIL import UnidentifiedImageError  # only for manifests with local input images
+
+    from runner.pixels import TooManyPixels, open_bounded
 
     try:
-        with Image.open(path, formats=list(ACCEPTED_FORMATS)) as image:
+        with open_bounded(path, ACCEPTED_FORMATS) as image:
             image.verify()
+    except TooManyPixels as exc:
+        return f"{written!r} is {exc}"
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return f"{written!r} is not a {', '.join(ACCEPTED_FORMATS[:-1])} or {ACCEPTED_FORMATS[-1]} image"
     return None

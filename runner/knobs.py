@@ -33,6 +33,7 @@ class Knobs:
     refuse: float = knob(0.0, "probability of the relay's 'busy' 400 with a provider 422 inside (refused for good)")
     fail_first: int = knob(0, "the first N attempts of every distinct promptObject get a 500")
     download_fail: float = knob(0.0, "probability (0-1) that an image download answers 503")
+    download_fail_first: int = knob(0, "the first N downloads of every image answer 503")
     download_retry_after: float | None = knob(None, "seconds a failed download asks to wait (Retry-After); none by default")
     download_truncate: float = knob(0.0, "probability that an image download is cut short, as a broken proxy might")
     upload_fail_first: int = knob(0, "the first N uploads to the Asset API answer 503")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from jsonschema import ValidationError  # imported only to explain an error
 
 Axis = tuple[str, tuple[Any, ...]]
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 # Fields the manifest sets through its own keys, never as plain promptObject values.
 _RESERVED_FIELDS = {
@@ -75,9 +76,15 @@ def load(path: str | FsPath, base_dir: FsPath | None = None) -> Manifest:
     """Read and check the manifest at `path`; raise ManifestError listing every problem."""
     shown = str(path)
     try:
-        raw = FsPath(path).read_bytes()
+        with open(path, "rb") as manifest:
+            raw = manifest.read(MAX_MANIFEST_BYTES + 1)
     except OSError as exc:
         raise ManifestError([Problem(shown, None, "", f"cannot read the manifest: {exc.strerror or exc}")]) from exc
+    if len(raw) > MAX_MANIFEST_BYTES:
+        message = (
+            f"the manifest is larger than {MAX_MANIFEST_BYTES // 1024**2} MB; a manifest describes a grid, it does not list it"
+        )
+        raise ManifestError([Problem(shown, None, "", message)])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -313,7 +320,11 @@ class _Checker:
         names = variables if isinstance(variables, dict) else {}
         for name in dict.fromkeys(template.names):
             if name not in names:
-                self.add((*at, "prompt"), f"placeholder {{{name}}} has no var: add vars: {{{name}: [...]}}")
+                self.add(
+                    (*at, "prompt"),
+                    f"placeholder {{{name}}} has no var: add vars: {{{name}: [...]}}, "
+                    f"or write {{{{{name}}}}} for the braces themselves",
+                )
         for name, values in names.items():
             if name not in template.names:
                 self.add(

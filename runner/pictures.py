@@ -64,7 +64,9 @@ def draw(prompt_object: dict[str, Any], max_side: int | None = None, source: byt
         shape = canvas.ellipse if dice.random() < 0.5 else canvas.rectangle
         shape((x - r, y - r, x + r, y + r), fill=fill, outline=(255, 255, 255), width=outline_width)
     if source is not None:
-        with Image.open(io.BytesIO(source)) as original:
+        from runner.pixels import open_bounded
+
+        with open_bounded(io.BytesIO(source)) as original:
             base = ImageOps.fit(original.convert("RGB"), (width, height))
         image = Image.blend(base, image, float(prompt_object.get("prompt_strength", 0.8)))
         canvas = ImageDraw.Draw(image)

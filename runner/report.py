@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from runner import endpoint, schemas
+from runner.pixels import TooManyPixels, open_bounded
 from runner.plan import Job, Plan
 from runner.store import latest_records, read_summary
 from runner.template import render
@@ -35,8 +37,9 @@ def write_report(run_dir: Path, plan: Plan) -> Path:
     """(Re)write RUN_DIR/report.html for `plan`; returns its path."""
     data = gather(run_dir, plan)
     page = _TEMPLATE.read_text(encoding="utf-8")
-    # "</" inside a <script> would end it early: JSON allows escaping the slash.
-    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    # Inside a <script>, "</script>" ends it early and "<!--" changes how it is parsed: a server's
+    # message holding either would blank the page. JSON may spell every "<" as \u003c.
+    payload = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
     page = page.replace("{{title}}", html.escape(f"{plan.manifest.name}: flux-batch report"))
     page = page.replace("{{data}}", payload)
     target = run_dir / REPORT
@@ -49,9 +52,10 @@ def write_report(run_dir: Path, plan: Plan) -> Path:
 def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
     """Everything the page shows, as JSON-ready data; makes missing thumbnails on the way."""
     records = latest_records(run_dir)
-    thumbs = _thumbnails(run_dir, [r for r in records.values() if r.get("status") == "success"])
+    thumbs = _thumbnails(run_dir, [r for r in records.values() if r.get("status") == "success" and r.get("files")])
     inputs = _input_thumbnails(run_dir, plan)
     prompts = [_prompt_data(plan, index, records, thumbs, inputs) for index in range(len(plan.prompts))]
+    provenance = endpoint.read(run_dir)
     counts = {"total": plan.total, "done": 0, "failed": 0, "pending": 0}
     for prompt in prompts:
         for job in prompt["jobs"]:
@@ -61,13 +65,15 @@ def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
         "generated": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "counts": counts,
         "summary": read_summary(run_dir),
+        "emulated": provenance.emulated if provenance is not None else False,
+        "endpoint": provenance.describe() if provenance is not None else None,
         "prompts": prompts,
         "arms": _arms(prompts),
     }
 
 
 def _prompt_data(
-    plan: Plan, index: int, records: Mapping[str, dict[str, Any]], thumbs: Mapping[str, str], inputs: Mapping[str, str]
+    plan: Plan, index: int, records: Mapping[str, dict[str, Any]], thumbs: Mapping[str, Thumb], inputs: Mapping[str, str]
 ) -> dict[str, Any]:
     prompt = plan.prompts[index]
     axes = _axes(plan, index)
@@ -76,10 +82,14 @@ def _prompt_data(
         job = plan.job_at(index, k)
         jobs.append(_job_data(job, axes, records.get(job.job_id), thumbs))
     token = prompt.base.get("image_prompt")
+    swept = {name for name, _ in (*plan.manifest.sweep, *plan.manifest.zip)}
     return {
         "id": prompt.spec.id,
         "template": "".join(_template_text(prompt.spec.template.literals, prompt.spec.template.names)),
         "input": inputs.get(str(token)) if token else None,
+        # The settings every image of the prompt shares, as they were sent: a reader comparing
+        # grids or arms needs them as much as the axes that vary.
+        "fixed": {name: _label(value) for name, value in prompt.base.items() if name not in swept and name != "image_prompt"},
         "axes": [{"name": name, "values": [_label(v) for v in values]} for name, values in axes],
         "jobs": jobs,
     }
@@ -99,7 +109,7 @@ def _axes(plan: Plan, index: int) -> list[tuple[str, list[Any]]]:
 
 
 def _job_data(
-    job: Job, axes: list[tuple[str, list[Any]]], record: dict[str, Any] | None, thumbs: Mapping[str, str]
+    job: Job, axes: list[tuple[str, list[Any]]], record: dict[str, Any] | None, thumbs: Mapping[str, Thumb]
 ) -> dict[str, Any]:
     coords = []
     for name, values in axes:
@@ -114,23 +124,48 @@ def _job_data(
     if record:
         data.update(attempts=record.get("attempts"), elapsed=record.get("elapsed_s"), finished=record.get("finished_at"))
         if record["status"] == "success" and record.get("files"):
-            data["image"] = record["files"][0]
-            data["thumb"] = thumbs.get(job.job_id, record["files"][0])
+            path, problem = thumbs.get(job.job_id, (record["files"][0], None))
+            if problem:
+                data["unviewable"] = problem  # linking the original would hand the browser the same picture
+            else:
+                data["image"] = record["files"][0]
+                data["thumb"] = path
         elif record.get("error"):
             data["error"] = {"kind": record["error"].get("kind"), "message": record["error"].get("message")}
     return data
 
 
 def _arms(prompts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Prompts with the same axes and values (vars, sweep, zip, seeds) compare cell by cell."""
-    groups: dict[str, list[str]] = {}
+    """Prompts with the same axes and values (vars, sweep, zip, seeds) compare cell by cell;
+    `differences` are the settings in which they differ besides the prompt text, which a
+    reader would otherwise take the text to explain."""
+    groups: dict[str, list[dict[str, Any]]] = {}
     for prompt in prompts:
-        groups.setdefault(json.dumps(prompt["axes"]), []).append(prompt["id"])
-    return [{"prompts": ids} for ids in groups.values() if len(ids) > 1]
+        groups.setdefault(json.dumps(prompt["axes"]), []).append(prompt)
+    arms = []
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        names = sorted({name for prompt in group for name in prompt["fixed"]})
+        differences = []
+        for name in names:
+            values = {prompt["id"]: prompt["fixed"].get(name, _unset(name)) for prompt in group}
+            if len(set(values.values())) > 1:
+                differences.append({"field": name, "values": values})
+        arms.append({"prompts": [prompt["id"] for prompt in group], "differences": differences})
+    return arms
 
 
-def _thumbnails(run_dir: Path, successes: Iterable[dict[str, Any]]) -> dict[str, str]:
-    """job_id -> thumbnail path (relative to run_dir), making the ones that are missing."""
+def _unset(name: str) -> str:
+    default = schemas.prompt_fields().get(name, {}).get("default")
+    return f"not set (the API's default, {_label(default)})" if default is not None else "not set"
+
+
+Thumb = tuple[str, str | None]  # (path to show, relative to the run dir; why it cannot be shown)
+
+
+def _thumbnails(run_dir: Path, successes: Iterable[dict[str, Any]]) -> dict[str, Thumb]:
+    """job_id -> its thumbnail (made if missing), or the original and why it cannot be shown."""
     wanted = {}
     for record in successes:
         image = record["files"][0]
@@ -139,10 +174,11 @@ def _thumbnails(run_dir: Path, successes: Iterable[dict[str, Any]]) -> dict[str,
     # Pillow releases the GIL while it decodes and encodes: threads use every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         made = dict(zip(missing, pool.map(lambda pair: _thumbnail(*pair), missing), strict=True))
-    return {
-        job_id: thumb if made.get((run_dir / image, run_dir / thumb), True) else image
-        for job_id, (image, thumb) in wanted.items()
-    }
+    shown: dict[str, Thumb] = {}
+    for job_id, (image, thumb) in wanted.items():
+        problem = made.get((run_dir / image, run_dir / thumb))
+        shown[job_id] = (image, problem) if problem else (thumb, None)
+    return shown
 
 
 def _input_thumbnails(run_dir: Path, plan: Plan) -> dict[str, str]:
@@ -150,22 +186,26 @@ def _input_thumbnails(run_dir: Path, plan: Plan) -> dict[str, str]:
     found = {}
     for token, source in plan.manifest.local_images.items():
         thumb = f"{THUMBS}/inputs/{token.removeprefix('sha256:')[:16]}.webp"
-        if (run_dir / thumb).exists() or _thumbnail(source, run_dir / thumb):
+        if (run_dir / thumb).exists() or not _thumbnail(source, run_dir / thumb):
             found[token] = thumb
     return found
 
 
-def _thumbnail(image: Path, thumb: Path) -> bool:
+def _thumbnail(image: Path, thumb: Path) -> str | None:
+    """Make `thumb` from `image`; None if made, else why the picture cannot be shown."""
+    temp = thumb.with_name(f".partial-{thumb.name}")
     try:
-        with Image.open(image) as picture:
+        with open_bounded(image) as picture:
             picture.thumbnail((THUMB_SIDE, THUMB_SIDE))
             thumb.parent.mkdir(parents=True, exist_ok=True)
-            temp = thumb.with_name(f".partial-{thumb.name}")
             picture.convert("RGB").save(temp, format="WEBP", quality=80)
         os.replace(temp, thumb)
-        return True
-    except OSError:
-        return False  # a missing or unreadable image: the page links the original instead
+        return None
+    except TooManyPixels as exc:
+        return f"not shown: {exc}"
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        temp.unlink(missing_ok=True)
+        return f"not shown: the file cannot be read as a picture ({type(exc).__name__})"
 
 
 def _label(value: Any) -> str:
@@ -202,6 +242,11 @@ def contact_sheets(run_dir: Path, plan: Plan) -> list[Path]:
         if rows_axis is not None:
             title += f"   rows: {prompt['axes'][rows_axis]['name']}"
         canvas.text((8, 6), title, fill=(20, 20, 20), font=font)
+        # The sheet shows one value of every other varying axis: say which, or a reader takes
+        # the first seed (or step count) for the only one.
+        others = [f"{prompt['axes'][i]['name']} = {prompt['axes'][i]['values'][0]}" for i in varying[2:]]
+        if others:
+            canvas.text((8, 22), f"at {', '.join(others)}", fill=(90, 90, 90), font=font)
         by_coords = {tuple(job["coords"]): job for job in prompt["jobs"]}
         for r, row_label in enumerate(row_values):
             canvas.text((8, 30 + label_h + r * cell + cell // 2), str(row_label)[:18], fill=(20, 20, 20), font=font)
@@ -222,7 +267,7 @@ def contact_sheets(run_dir: Path, plan: Plan) -> list[Path]:
                             (box[0] + 4, box[1] + 4),
                         )
                 else:
-                    state = job["status"] if job else "pending"
+                    state = ("not shown" if job.get("unviewable") else job["status"]) if job else "pending"
                     canvas.rectangle((box[0] + 4, box[1] + 4, box[0] + cell - 4, box[1] + cell - 4), outline=(180, 180, 180))
                     canvas.text((box[0] + 12, box[1] + cell // 2), state, fill=(150, 40, 40), font=font)
         target = run_dir / SHEETS / f"{prompt['id']}.png"

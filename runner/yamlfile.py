@@ -20,6 +20,11 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 PathPart = str | int
 Path = tuple[PathPart, ...]
 
+# A manifest's values, counted as they would be with every alias expanded. A real manifest has
+# hundreds; a "billion laughs" of nested aliases has billions, and every later step (checks,
+# messages that quote a value) would walk them all.
+MAX_NODES = 200_000
+
 _YAML11_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "timestamp")}
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -79,6 +84,13 @@ def parse(text: str) -> tuple[Document | None, list[YamlError]]:
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
+        size = _expanded_size(root) if root is not None else 0
+        if size > MAX_NODES:
+            message = (
+                f"the manifest expands to more than {MAX_NODES:,} values once its aliases are filled in; "
+                "a manifest that large (or an alias nested in aliases) is refused"
+            )
+            return None, [YamlError(None, message)]
         # Duplicate keys are a user's mistake that YAML forgives silently: look before the
         # constructor flattens merge keys into the mappings.
         duplicates = list(_duplicate_keys(root)) if root is not None else []
@@ -89,8 +101,8 @@ def parse(text: str) -> tuple[Document | None, list[YamlError]]:
         return None, [_describe_yaml_error(exc)]
     except yaml.YAMLError as exc:
         return None, [YamlError(None, f"YAML error: {exc}")]
-    except RecursionError:
-        return None, [YamlError(None, "YAML nests too deeply (a recursive alias?)")]
+    except (RecursionError, _Cycle):
+        return None, [YamlError(None, "YAML nests too deeply, or an alias refers to itself")]
     finally:
         loader.dispose()
     return Document(data, root), []
@@ -107,7 +119,55 @@ def _describe_yaml_error(exc: yaml.MarkedYAMLError) -> YamlError:
     problem = problem.removeprefix("but ")
     if exc.context and exc.context not in problem:
         problem = f"{problem} ({exc.context})"
-    return YamlError(line, f"YAML syntax error: {problem}")
+    return YamlError(line, f"YAML syntax error: {problem}{_hint(problem)}")
+
+
+def _hint(problem: str) -> str:
+    """What to do about the YAML mistakes people make most."""
+    if "'\\t'" in problem:
+        return "; YAML indents with spaces, not tabs"
+    if "mapping values are not allowed here" in problem:
+        return "; quote a value that contains ': ', e.g. prompt: \"A photo: a cat\""
+    return ""
+
+
+class _Cycle(Exception):
+    pass
+
+
+def _expanded_size(root: Node) -> int:
+    """How many nodes the document holds with every alias expanded (a node an alias points to
+    counts once per reference), computed over the shared node graph and capped past MAX_NODES."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if children_done:
+            visiting.discard(id(node))
+            sizes[id(node)] = min(MAX_NODES + 1, 1 + sum(sizes[id(child)] for child in children))
+            continue
+        if id(node) in visiting:
+            raise _Cycle
+        visiting.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if id(child) in visiting:
+                raise _Cycle
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)]
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _duplicate_keys(root: Node) -> Iterator[YamlError]:

@@ -161,3 +161,13 @@ def emulator_process() -> Iterator[Callable[..., EmulatorProcess]]:
 def run_module(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     """`python -m runner ARGV...` in its own process, in `cwd`."""
     return subprocess.run([sys.executable, "-m", "runner", *argv], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+@pytest.fixture
+def hostile() -> Iterator[Any]:
+    """A misbehaving look-alike of the API on loopback (tests/hostile.py), stopped afterwards."""
+    from tests.hostile import Hostile
+
+    server = Hostile().start()
+    yield server
+    server.stop()

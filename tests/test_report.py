@@ -58,7 +58,12 @@ def test_the_report_references_every_image_and_labels_axes_and_arms(example_run:
             assert (example_run / job["thumb"]).is_file()
             with Image.open(example_run / job["thumb"]) as thumb:
                 assert max(thumb.size) <= 320
-    assert data["arms"] == [{"prompts": ["city", "harbour"]}]
+    # The arms differ in more than their text (harbour sets guidance: 4): the page says so.
+    guidance = {"field": "guidance", "values": {"city": "not set (the API's default, 3.5)", "harbour": "4"}}
+    assert data["arms"] == [{"prompts": ["city", "harbour"], "differences": [guidance]}]
+    fixed = {"aspect_ratio": "16:9", "megapixels": "0.25", "output_quality": "80"}
+    assert [prompt["fixed"] for prompt in data["prompts"]] == [fixed, {**fixed, "guidance": "4"}]
+    assert data["emulated"] is True
     assert data["counts"] == {"total": 8, "done": 8, "failed": 0, "pending": 0}
     assert data["summary"]["latency_s"]["p50"] > 0
     text = report.read_text(encoding="utf-8")
