@@ -1,4 +1,4 @@
-"""A faithful emulator of the 1min.ai Flux Dev API (SPEC.md section 1), on loopback.
+"""A faithful emulator of the 1min.ai Flux Dev API, as it behaves in the wild, on loopback.
 
 It answers in the live shapes, including the awkward ones: errors as {"errorCode", "message",
 "details"?}, the busy-provider 400 that hides the provider's real status in `details`,

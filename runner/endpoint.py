@@ -58,7 +58,12 @@ class Provenance:
     def describe(self) -> str:
         if self.emulated:
             return "the emulator (placeholder pictures, not paid results)"
-        return self.base_urls[-1] if self.base_urls else "a real API"
+        return ", ".join(self.base_urls) if self.base_urls else "a real API"
+
+    def with_base_url(self, base_url: str | None) -> Provenance:
+        if base_url is None or base_url in self.base_urls:
+            return self
+        return Provenance(self.emulated, (*self.base_urls, base_url))
 
     def as_json(self) -> dict[str, Any]:
         return {"emulated": self.emulated, "base_urls": list(self.base_urls)}
@@ -101,9 +106,7 @@ def admit(run_dir: Path, stored: Provenance | None, endpoint: Endpoint, holds_im
             f"{run_dir} holds paid images from {stored.describe()}; the emulator's placeholder pictures cannot join them.\n"
             "  Leave out --out to run into output/emulator/NAME, or give another --out; nothing was sent."
         )
-    if endpoint.base_url is not None and endpoint.base_url not in stored.base_urls:
-        return Provenance(stored.emulated, (*stored.base_urls, endpoint.base_url))
-    return stored
+    return stored  # the base URL joins it once one of its answers is taken (RunDir.answered_by)
 
 
 def is_loopback(url: str) -> bool:

@@ -1,4 +1,4 @@
-"""The run directory (SPEC.md section 5): the only place flux-batch writes a run's results.
+"""The run directory: the only place flux-batch writes a run's results.
 
     RUN_DIR/.lock                 held (flock) by the live invocation; the kernel drops it on death
     RUN_DIR/manifest.yaml         the manifest as last run; manifest.history.yaml keeps every one
@@ -318,12 +318,16 @@ class RunDir:
         """An answer came from an emulator (or not). True if the run dir may take its images:
         a run dir that holds none takes the kind of its first answers; one that holds images
         of the other kind may not (the run must stop)."""
-        if self.provenance is None or self.provenance.emulated == emulated:
+        if self.provenance is None:
             return True
-        if self.index.done or self.index.unfetched:
-            return False
-        self.provenance = Provenance(emulated, self.provenance.base_urls)
-        _write_json(self.path / ENDPOINT, self.provenance.as_json())
+        if self.provenance.emulated != emulated:
+            if self.index.done or self.index.unfetched:
+                return False
+            self.provenance = Provenance(emulated)
+        taken = self.provenance.with_base_url(self._endpoint.base_url if self._endpoint else None)
+        if taken is not self.provenance or not (self.path / ENDPOINT).exists():
+            self.provenance = taken
+            _write_json(self.path / ENDPOINT, self.provenance.as_json())
         return True
 
     # -- uploads of input images, valid for the endpoint that took them --------------------

@@ -1,4 +1,4 @@
-"""How every answer shape of SPEC.md section 1 is read: results, or the right ApiError."""
+"""How every answer shape the API is known to send is read: results, or the right ApiError."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC.md section 6 against the emulator: every fault ends in one success, a recorded
+"""Faults against the emulator: every fault ends in one success, a recorded
 error, or a job left for the next run; never a lost image or a paid duplicate."""
 
 from __future__ import annotations
@@ -186,6 +186,7 @@ def test_sigterm_finishes_in_flight_jobs_and_a_rerun_completes_each_job_once(tmp
     _, err = first.communicate(timeout=30)
     assert first.returncode == 143, err
     assert "SIGTERM: finishing the jobs in flight" in err
+    assert f"To resume: flux-batch run {manifest} --base-url {served.url} --no-progress" in err
     assert "Traceback" not in err
     after_stop = len(records(run_dir))
     assert 4 <= after_stop < 30

@@ -122,6 +122,8 @@ def test_max_credits_caps_the_spend_of_one_invocation(cli, tmp_path: Path, emula
     assert result.code == 3
     assert "4 new jobs submitted, the --max-credits cap of 10 at 2.5 an image" in result.err
     assert served.stats()["generations"] == 4
+    status = json.loads(cli("status", str(tmp_path / "output" / "t"), "--json").out)
+    assert status["stopped"] == "max_credits"  # the cap that stopped it, not --max-jobs
     plan = cli("plan", str(manifest))
     assert "4 done, 6 to run" in plan.out
     assert "about 15 credits at 2.5 an image" in plan.out

@@ -112,21 +112,25 @@ def test_the_report_of_a_run_dir_with_no_records_says_pending(tmp_path: Path) ->
 # -- in a real browser ---------------------------------------------------------------------------
 
 
+def _apt_install(*packages: str) -> None:
+    """Install Debian packages for the browser tests, or skip them saying why that failed."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip(f"{' and '.join(packages)} not installed, and this user cannot install Debian packages")
+    for step in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
+        done = subprocess.run(
+            step, capture_output=True, text=True, timeout=900, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        )
+        if done.returncode != 0:
+            pytest.skip(f"{' and '.join(packages)} could not be installed ({' '.join(step)}: {done.stderr.strip()[-300:]})")
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's headless Chromium, installed by the test setup when it is missing."""
     found = shutil.which("chromium")
     if found:
         return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("Chromium is not installed and this user cannot install Debian packages")
-    steps = [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]]
-    for step in steps:
-        done = subprocess.run(
-            step, capture_output=True, text=True, timeout=900, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        )
-        if done.returncode != 0:
-            pytest.skip(f"Chromium could not be installed ({' '.join(step)}: {done.stderr.strip()[-300:]})")
+    _apt_install("chromium", "chromium-driver")
     return shutil.which("chromium") or pytest.skip("Chromium was installed but is not on PATH")
 
 
@@ -175,3 +179,59 @@ def test_a_linked_view_picks_the_grid_axes(chromium: str, example_run: Path, tmp
     first_grid = dom.stdout[dom.stdout.index('data-cols="num_inference_steps"') :]
     headers = re.findall(r"<th>([^<]*)</th>", first_grid[: first_grid.index("</tr>")])
     assert headers == ["20", "28"]
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str):  # type: ignore[no-untyped-def]
+    """Headless Chromium driven through Debian's chromedriver (no download, no statistics)."""
+    import tempfile
+
+    if not shutil.which("chromedriver"):
+        _apt_install("chromium-driver")
+    if not shutil.which("chromedriver"):
+        pytest.skip("chromium-driver was installed but chromedriver is not on PATH")
+    os.environ["SE_AVOID_STATS"] = "true"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="flux-batch-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument("--window-size=1400,1200")
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_the_page_states_the_settings_and_steps_through_pictures_by_key(browser, example_run: Path) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(f"file://{(example_run / 'report.html').resolve()}?eager")
+    fixed = [element.text for element in browser.find_elements(By.CSS_SELECTOR, "[data-role=fixed]")]
+    assert fixed[0] == "Every image: aspect_ratio 16:9 · megapixels 0.25 · output_quality 80"
+    assert fixed[1].endswith("· guidance 4")
+    differences = browser.find_element(By.CSS_SELECTOR, "[data-role=differences]").text
+    assert differences == "Besides the prompt, the arms differ in: guidance (city: not set (the API's default, 3.5), harbour: 4)"
+    assert browser.find_elements(By.CSS_SELECTOR, "[data-emulated=true]")
+
+    pictures = browser.find_elements(By.CSS_SELECTOR, "td.cell img[data-job]")
+    order = [picture.get_attribute("data-job") for picture in pictures]
+    pictures[0].click()
+    shown = lambda: browser.find_element(By.ID, "box-img").get_attribute("data-job")  # noqa: E731
+    assert shown() == order[0]
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.ARROW_RIGHT)
+    assert shown() == order[1]
+    body.send_keys(Keys.ARROW_RIGHT)
+    assert shown() == order[2]
+    body.send_keys(Keys.ARROW_LEFT)
+    assert shown() == order[1]
+    body.send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT)
+    assert shown() == order[-1]  # from the first, back to the last
+    body.send_keys(Keys.ESCAPE)
+    assert "open" not in browser.find_element(By.ID, "box").get_attribute("class")

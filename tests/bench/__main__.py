@@ -1,4 +1,4 @@
-"""`make bench`: measure flux-batch against SPEC.md section 7 and print a table."""
+"""`make bench`: measure flux-batch against its performance targets and print a table."""
 
 from __future__ import annotations
 

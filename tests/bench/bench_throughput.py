@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 JOBS = 2000
-LEVELS = ((16, None), (64, 0.95), (256, 0.80))  # concurrency, SPEC.md target ratio
+LEVELS = ((16, None), (64, 0.95), (256, 0.80))  # concurrency, the target ratio to the minimal client
 RUNS = 5  # best of five: a run's floor, not its luck; both clients get the same
 
 
