@@ -41,7 +41,7 @@ from runner.pacing import Pacer, RetryPolicy
 from runner.plan import Job, Plan, Survey
 from runner.settings import RunSettings
 from runner.stop import Stop
-from runner.store import RecordWriter, RunDir, images_on_disk, read_summary, records_of, utc_timestamp
+from runner.store import RecordWriter, RunDir, image_files, images_on_disk, read_summary, records_of, utc_timestamp
 
 # What a provider says when an uploaded image_prompt cannot be used (an asset of another
 # server, one that expired): the picture is uploaded again, once.
@@ -683,9 +683,7 @@ def _kept_summary(run_dir: RunDir, outcome: Outcome, total: int, done: int, stop
     return summary
 
 
-def _refetches(
-    plan: Plan, run_dir: RunDir, unfetched: Iterable[dict[str, Any]], on_disk: Mapping[str, list[str]]
-) -> list[Refetch]:
+def _refetches(plan: Plan, run_dir: RunDir, unfetched: Iterable[dict[str, Any]], on_disk: Mapping[str, str]) -> list[Refetch]:
     """Paid images to fetch again: those an earlier run could not fetch, and those of done jobs
     whose files are gone from disk."""
     items = [
@@ -706,13 +704,13 @@ def _refetches(
     return items
 
 
-async def _recover_images(pool: Pool, plan: Plan, survey: Survey, on_disk: Mapping[str, list[str]]) -> None:
+async def _recover_images(pool: Pool, plan: Plan, survey: Survey, on_disk: Mapping[str, str]) -> None:
     """Jobs whose images are on disk but whose line is not (lost to a crash or a damaged
     records.jsonl): the image was paid for and written whole, so the job is done. It gets a
     line marked `recovered`, and is not sent again."""
     for position in survey.recovered:
         job = plan.job_at_position(position)
-        names = on_disk[job.job_id]
+        names = image_files(pool.run_dir.path, on_disk[job.job_id], job.job_id)
         try:
             for name in names:
                 image_extension((pool.run_dir.path / name).read_bytes())

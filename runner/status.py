@@ -70,7 +70,8 @@ def status_of(run_dir: Path, plan: Plan) -> RunStatus:
     done = for_good = to_retry = unfetched = 0
     kinds: Counter[str] = Counter()
     reasons: Counter[tuple[str, str]] = Counter()
-    for job_id in plan.job_ids():
+    # A run dir with no records (or none at all, for `plan`) holds nothing of the plan: no pass.
+    for job_id in plan.job_ids() if index.lines else ():
         if job_id in index.done:
             done += 1
             continue

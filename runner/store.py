@@ -240,22 +240,29 @@ def records_of(run_dir: Path, job_ids: set[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def images_on_disk(run_dir: Path) -> dict[str, list[str]]:
-    """job_id -> the names (relative to the run dir) of its images under images/."""
-    found: dict[str, list[str]] = {}
+def images_on_disk(run_dir: Path) -> dict[str, str]:
+    """job_id -> the folder under images/ that holds its images. Read from the names alone
+    (<job_id>[-N].<ext>): a resume lists 100,000 of them in a tenth of a second."""
+    found: dict[str, str] = {}
     try:
-        prompts = [entry for entry in os.scandir(run_dir / "images") if entry.is_dir(follow_symlinks=False)]
+        folders = [entry.name for entry in os.scandir(run_dir / "images") if entry.is_dir(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError):
         return found
-    for prompt in prompts:
-        with os.scandir(prompt.path) as entries:
-            for entry in entries:
-                match = _IMAGE_NAME.match(entry.name)
-                if match and entry.is_file(follow_symlinks=False):
-                    found.setdefault(match.group(1), []).append(f"images/{prompt.name}/{entry.name}")
-    for names in found.values():
-        names.sort(key=lambda name: (len(name), name))  # <id>.webp before <id>-1.webp
+    for folder in folders:
+        for name in os.listdir(run_dir / "images" / folder):
+            if name[16:17] in (".", "-") and not name.startswith(_TEMP_MARK):
+                found[name[:16]] = folder
     return found
+
+
+def image_files(run_dir: Path, folder: str, job_id: str) -> list[str]:
+    """The names (relative to the run dir) of a job's images in images/<folder>, first first."""
+    names = [
+        f"images/{folder}/{name}"
+        for name in os.listdir(run_dir / "images" / folder)
+        if _IMAGE_NAME.match(name) and name[:16] == job_id and (run_dir / "images" / folder / name).is_file()
+    ]
+    return sorted(names, key=lambda name: (len(name), name))  # <id>.webp before <id>-1.webp
 
 
 def read_success_ids(run_dir: Path) -> set[str]:

@@ -230,3 +230,18 @@ def test_duplicate_check_refuses_a_duplicate_the_brute_force_finds() -> None:
     assert len(set(texts)) < len(texts)
     with pytest.raises(ManifestError, match="paid for twice"):
         plan_of(data)
+
+
+def test_fast_ids_equal_the_canonical_ones_with_fields_from_everywhere() -> None:
+    """job_ids() assembles the canonical JSON from cached parts; ids are kept in every run dir,
+    so it must agree with job_id() byte for byte, whatever the text and wherever a field is set."""
+    text = (
+        "version: 1\nname: ids\ndefaults: {aspect_ratio: '16:9', megapixels: 1, go_fast: true, output_quality: 80}\n"
+        "prompts:\n"
+        "  - {id: a, prompt: 'ein \"Fuchs\" im Schnee, {x} \\\\ é ☃', vars: {x: [1, 2.5, true, 'zwölf']}}\n"
+        "  - {id: b, prompt: 'plain', params: {guidance: 4, prompt_strength: 0.25, go_fast: false}}\n"
+        "sweep:\n  num_inference_steps: [4, 28]\nzip:\n  guidance: [2, 3.5]\n  output_quality: [60, 90]\nrepeats: 3\n"
+    )
+    plan = make_plan(loads(text))
+    canonical = [job_id(job.request["promptObject"]) for job in plan.jobs()]
+    assert list(plan.job_ids()) == canonical and len(set(canonical)) == plan.total == 60

@@ -46,7 +46,19 @@ def run() -> list[tuple[str, str, str, bool]]:
             url = emulator.stdout.readline().split(" listening on ")[1].split()[0]
             seconds = first_request_after(
                 url,
-                [*cli, "run", str(source), "--out", str(run_dir), "--base-url", url, "--max-jobs", "1", "--no-progress"],
+                [
+                    *cli,
+                    "run",
+                    str(source),
+                    "--out",
+                    str(run_dir),
+                    "--base-url",
+                    url,
+                    "--max-jobs",
+                    "1",
+                    "--no-progress",
+                    "--no-report",
+                ],
             )
         finally:
             emulator.terminate()

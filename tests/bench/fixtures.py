@@ -25,9 +25,10 @@ def manifest(path: Path, seeds: int) -> Path:
     return path
 
 
-def write_records(source: Path, run_dir: Path, done: Callable[[int], bool]) -> None:
+def write_records(source: Path, run_dir: Path, done: Callable[[int], bool], images: bool = True) -> None:
     """Fill run_dir/records.jsonl with success lines, as flux-batch writes them, for the jobs
-    whose index in manifest order satisfies `done`.
+    whose index in manifest order satisfies `done`, and (with `images`) put a small file where
+    each line says its image is, as in a real run dir: a resume fetches missing images again.
 
     Streamed line by line: a child's peak RSS includes this process's own memory at fork time
     (Linux carries ru_maxrss across exec), so the benchmarking process must stay small.
@@ -44,6 +45,13 @@ def write_records(source: Path, run_dir: Path, done: Callable[[int], bool]) -> N
                 continue
             job = json.loads(line)
             records.write(json.dumps(_success_line(job, index)) + "\n")
+            if images:
+                folder = run_dir / "images" / job["prompt_id"]
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{job['job_id']}.webp").write_bytes(_TINY_WEBP)
+
+
+_TINY_WEBP = b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00/\x00\x00\x00\x10\x07\x10\x11\x11\x88\x88\xfe\x07\x00"
 
 
 def _success_line(job: dict, index: int) -> dict:  # type: ignore[type-arg]
