@@ -21,7 +21,7 @@ from runner.cli_emulator import add_knob_flags, knobs_from, serve_emulator
 from runner.errors import EXIT_OK, EXIT_USAGE, FluxBatchError, ManifestError, UsageError
 from runner.manifest import load
 from runner.plan import MAX_GRID, Plan, make_plan
-from runner.progress import plural
+from runner.words import plural
 from runner.settings import DEFAULT_BASE_URL, RunSettings, default_out
 from runner.template import render
 

@@ -27,7 +27,8 @@ from runner.execute import Event, Result, run_plan
 from runner.knobs import DEFAULT_KEY, Knobs
 from runner.manifest import load
 from runner.plan import Plan, make_plan
-from runner.progress import Progress, RunLog, fan_out, plural
+from runner.progress import Progress, RunLog, fan_out
+from runner.words import plural
 from runner.settings import DEFAULT_BASE_URL, RunSettings, deadline_at, default_out
 from runner.status import status_of
 from runner.stop import Stop

@@ -15,16 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runner.execute import Event
+from runner.words import plural
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
 LINE_EVERY_S = 10.0
-
-
-def plural(n: int, noun: str, nouns: str | None = None) -> str:
-    """`n` and its noun, in the singular for one: "1 job", "2 jobs", "1 retry", "3 retries"."""
-    return f"{n:,} {noun if n == 1 else (nouns or noun + 's')}"
 
 
 class Progress:

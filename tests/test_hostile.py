@@ -573,3 +573,13 @@ def test_the_writer_of_a_killed_run_holds_the_lock_until_it_is_done(tmp_path: Pa
     assert third.returncode == 0, third.stderr
     successes = [line["job_id"] for line in records(run_dir) if line["status"] == "success"]
     assert len(successes) == len(set(successes)) == 40
+
+
+def test_a_report_that_fails_changes_neither_the_exit_code_nor_the_hook(cli, tmp_path: Path, hostile) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "output" / "t" / "report.html").mkdir(parents=True)  # where the report must go
+    hook = write(tmp_path / "hook.py", "import sys; open('hook.ran', 'w').write(sys.argv[1])\n")
+    result = run_cli(cli, write(tmp_path / "m.yaml", manifest_text(2)), hostile.url, "--on-finish", f"{sys.executable} {hook}")
+    assert result.code == 0, result.err
+    assert "flux-batch: could not write the report (IsADirectoryError" in result.err
+    assert "try `flux-batch report output/t`" in result.err
+    assert (tmp_path / "hook.ran").is_file()

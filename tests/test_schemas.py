@@ -274,3 +274,15 @@ def test_a_valid_manifest_is_checked_without_importing_jsonschema(tmp_path: Path
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert done.stdout.splitlines()[-1] == "0 []"
+
+
+def test_validate_and_plan_start_without_the_network_stack(tmp_path: Path) -> None:
+    """aiohttp takes 0.2 s to import: only the verbs that talk to a server load it."""
+    example = str(ROOT / "manifests" / "example.yaml")
+    probe = (
+        "import sys\nfrom runner.cli import main\n"
+        f"codes = [main(['validate', {example!r}]), main(['plan', {example!r}]), main(['plan', '--json', {example!r}])]\n"
+        "print(codes, sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'PIL', 'tqdm')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert done.stdout.splitlines()[-1] == "[0, 0, 0] []"
