@@ -21,9 +21,9 @@ from runner.cli_emulator import add_knob_flags, knobs_from, serve_emulator
 from runner.errors import EXIT_OK, EXIT_USAGE, FluxBatchError, ManifestError, UsageError
 from runner.manifest import load
 from runner.plan import MAX_GRID, Plan, make_plan
-from runner.words import plural
 from runner.settings import DEFAULT_BASE_URL, RunSettings, default_out
 from runner.template import render
+from runner.words import plural
 
 # Before any image has been made in a run dir, plan assumes this much time per image.
 ASSUMED_SECONDS_PER_IMAGE = 30.0

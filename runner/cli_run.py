@@ -28,11 +28,11 @@ from runner.knobs import DEFAULT_KEY, Knobs
 from runner.manifest import load
 from runner.plan import Plan, make_plan
 from runner.progress import Progress, RunLog, fan_out
-from runner.words import plural
 from runner.settings import DEFAULT_BASE_URL, RunSettings, deadline_at, default_out
 from runner.status import status_of
 from runner.stop import Stop
 from runner.store import LOG, SUMMARY, RunDir, manifest_of
+from runner.words import plural
 
 # SIGHUP is what a closed terminal or a dropped ssh session sends: a run stops as for SIGTERM.
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
