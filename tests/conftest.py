@@ -50,6 +50,7 @@ def write(path: Path, text: str) -> Path:
 import json as _json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 import urllib.request  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
@@ -156,6 +157,28 @@ def emulator_process() -> Iterator[Callable[..., EmulatorProcess]]:
     yield start
     for process in started:
         process.close()
+
+
+def start_run(manifest: Path, url: str, *flags: str) -> subprocess.Popen[str]:
+    """`flux-batch run MANIFEST --base-url URL --no-progress FLAGS` as a process of its own, in
+    the manifest's directory, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", str(manifest), "--base-url", url, "--no-progress", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=manifest.parent,
+    )
+
+
+def wait_for_lines(run_dir: Path, count: int, timeout: float = 30) -> None:
+    """Wait until `run_dir` holds `count` records lines."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(records(run_dir)) >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"fewer than {count} records after {timeout} s")
 
 
 def run_module(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 from runner.errors import RunLocked
 from runner.pacing import RetryPolicy
 from runner.store import RunDir
-from tests.conftest import FAST, manifest_text, records, run_text, write
+from tests.conftest import FAST, manifest_text, records, run_text, start_run, wait_for_lines, write
 
 HOSTILE = FAST.with_(
     server_error=0.15,
@@ -148,25 +146,6 @@ def test_a_torn_last_line_and_stray_temp_files_are_cleaned_up(tmp_path: Path) ->
 
 
 # -- whole processes: signals and kill -9 ---------------------------------------------------
-
-
-def start_run(manifest: Path, url: str, *flags: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", str(manifest), "--base-url", url, "--no-progress", *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=manifest.parent,
-    )
-
-
-def wait_for_lines(run_dir: Path, count: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(records(run_dir)) >= count:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"fewer than {count} records after {timeout} s")
 
 
 def a_run_under_way(tmp_path: Path, emulator_process, lines: int):  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.conftest import REPO, manifest_text, records, run_module, write
+from tests.conftest import REPO, manifest_text, records, run_module, start_run, wait_for_lines, write
 from tests.hostile import Hostile, ai_record, bomb_png, png
 
 SECRET = "sk-live-0123456789-NEVER-WRITE-ME"
@@ -152,12 +152,7 @@ def test_sigterm_ends_a_long_retry_after_at_once(tmp_path: Path, hostile) -> Non
 
     hostile.features = always_later
     manifest = write(tmp_path / "m.yaml", manifest_text(3))
-    run = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", str(manifest), "--base-url", hostile.url, "--no-progress"],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
+    run = start_run(manifest, hostile.url)
     deadline = time.monotonic() + 15
     while not hostile.requests_to("/api/features") and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -208,12 +203,7 @@ def test_a_full_disk_stops_the_run_with_exit_3_and_a_clean_run_dir(cli, small_di
 def test_a_writer_that_dies_is_named_as_such_not_as_a_full_disk(tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
     served = emulator_process("--latency", "0.2,0.3", "--max-side", "32")
     manifest = write(tmp_path / "m.yaml", manifest_text(40, concurrency=2))
-    run = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", str(manifest), "--base-url", served.url, "--no-progress"],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
+    run = start_run(manifest, served.url)
     writer = writer_of(run.pid)
     time.sleep(0.5)
     os.kill(writer, signal.SIGKILL)
@@ -336,11 +326,9 @@ def test_sighup_stops_like_sigterm_and_a_rerun_pays_nothing_twice(tmp_path: Path
     served = emulator_process("--latency", "0.2,0.3", "--max-side", "32")
     manifest = write(tmp_path / "m.yaml", manifest_text(30, concurrency=4))
     argv = [sys.executable, "-m", "runner", "run", str(manifest), "--base-url", served.url, "--no-progress"]
-    first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    first = start_run(manifest, served.url)
     run_dir = tmp_path / "output" / "t"
-    deadline = time.monotonic() + 20
-    while len(records(run_dir)) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for_lines(run_dir, 4)
     first.send_signal(signal.SIGHUP)
     first.communicate(timeout=30)
     assert first.returncode == 129
@@ -554,21 +542,17 @@ def test_the_writer_of_a_killed_run_holds_the_lock_until_it_is_done(tmp_path: Pa
     served = emulator_process("--latency", "0.05,0.1", "--max-side", "32")
     manifest = write(tmp_path / "m.yaml", manifest_text(40, concurrency=4))
     argv = [sys.executable, "-m", "runner", "run", str(manifest), "--base-url", served.url, "--no-progress"]
-    first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    first = start_run(manifest, served.url)
     run_dir = tmp_path / "output" / "t"
-    deadline = time.monotonic() + 20
-    while len(records(run_dir)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for_lines(run_dir, 3)
     writer = writer_of(first.pid)
     os.kill(writer, signal.SIGSTOP)  # a writer paused with frames still to commit
     os.kill(first.pid, signal.SIGKILL)
-    first.wait(10)
+    first.wait(10)  # its pipes stay open while the paused writer, which shares stderr, lives
     second = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=30)
     assert second.returncode == 2 and "is being run by" in second.stderr
     os.kill(writer, signal.SIGCONT)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{writer}").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    first.communicate(timeout=10)  # the writer finished its frames and is gone: the pipes close
     third = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert third.returncode == 0, third.stderr
     successes = [line["job_id"] for line in records(run_dir) if line["status"] == "success"]

@@ -8,6 +8,7 @@ verdict on valid documents and on thousands of near misses.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import subprocess
 import sys
@@ -265,24 +266,27 @@ def test_invalid_input_still_gets_every_error_with_its_place() -> None:
     assert schemas.errors("manifest", VALID["manifest"][0]) == []
 
 
+def imported_by(cwd: Path, verbs: list[list[str]], packages: tuple[str, ...]) -> tuple[list[int], list[str]]:
+    """Run `verbs` through the CLI in a fresh interpreter: their exit codes, and which modules of
+    `packages` they imported."""
+    probe = (
+        "import json, sys\nfrom runner.cli import main\n"
+        f"codes = [main(argv) for argv in {verbs!r}]\n"
+        f"print(json.dumps([codes, sorted(m for m in sys.modules if m.split('.')[0] in {packages!r})]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd, check=True)
+    codes, modules = json.loads(done.stdout.splitlines()[-1])
+    return codes, modules
+
+
 def test_a_valid_manifest_is_checked_without_importing_jsonschema(tmp_path: Path) -> None:
     """jsonschema costs 22 ms to import: every run, plan and validate of a valid manifest saves it."""
-    probe = (
-        "import sys\nfrom runner.cli import main\n"
-        f"code = main(['validate', {str(ROOT / 'manifests' / 'example.yaml')!r}])\n"
-        "print(code, sorted(m for m in sys.modules if m.startswith(('jsonschema', 'referencing'))))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True)
-    assert done.stdout.splitlines()[-1] == "0 []"
+    example = str(ROOT / "manifests" / "example.yaml")
+    assert imported_by(tmp_path, [["validate", example]], ("jsonschema", "referencing")) == ([0], [])
 
 
 def test_validate_and_plan_start_without_the_network_stack(tmp_path: Path) -> None:
     """aiohttp takes 0.2 s to import: only the verbs that talk to a server load it."""
     example = str(ROOT / "manifests" / "example.yaml")
-    probe = (
-        "import sys\nfrom runner.cli import main\n"
-        f"codes = [main(['validate', {example!r}]), main(['plan', {example!r}]), main(['plan', '--json', {example!r}])]\n"
-        "print(codes, sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'PIL', 'tqdm')))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True)
-    assert done.stdout.splitlines()[-1] == "[0, 0, 0] []"
+    verbs = [["validate", example], ["plan", example], ["plan", "--json", example]]
+    assert imported_by(tmp_path, verbs, ("aiohttp", "PIL", "tqdm")) == ([0, 0, 0], [])

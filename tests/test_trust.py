@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from runner.pacing import RetryPolicy
-from tests.conftest import FAST, REPO, manifest_text, records, run_module, run_text, write
+from tests.conftest import FAST, REPO, manifest_text, records, run_module, run_text, start_run, wait_for_lines, write
 
 EXAMPLE = REPO / "manifests" / "example.yaml"
 
@@ -232,22 +232,15 @@ def test_a_resumed_run_says_what_it_resumes_and_a_rerun_with_nothing_to_do_keeps
 def test_status_says_when_a_run_is_live_in_the_run_dir(tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
     served = emulator_process("--latency", "0.3,0.4", "--max-side", "32")
     manifest = write(tmp_path / "m.yaml", manifest_text(12, concurrency=1))
-    run = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", str(manifest), "--base-url", served.url, "--no-progress"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=tmp_path,
-    )
+    run = start_run(manifest, served.url)
     try:
-        deadline = time.monotonic() + 20
-        while not records(tmp_path / "output" / "t") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_lines(tmp_path / "output" / "t", 1)
         live = flux_batch(tmp_path, "status", "output/t", "--json")
         assert json.loads(live.stdout)["live"].startswith(f"flux-batch pid {run.pid}, started ")
         assert f"live: flux-batch pid {run.pid}" in flux_batch(tmp_path, "status", "output/t").stdout
     finally:
         run.send_signal(signal.SIGINT)
-        run.wait(30)
+        run.communicate(timeout=30)
     assert json.loads(flux_batch(tmp_path, "status", "output/t", "--json").stdout)["live"] is None
 
 
@@ -270,13 +263,7 @@ def test_a_signal_during_the_report_leaves_the_runs_exit_code(tmp_path: Path, em
     # Large pictures make the report's thumbnails take a while; the signal arrives meanwhile.
     served = emulator_process("--latency", "0.001,0.002")
     manifest = write(tmp_path / "m.yaml", manifest_text(60, concurrency=16).replace("megapixels: 0.25", "megapixels: 2"))
-    run = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", str(manifest), "--base-url", served.url, "--no-progress"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
+    run = start_run(manifest, served.url)
     summary = tmp_path / "output" / "t" / "summary.json"
     deadline = time.monotonic() + 60
     while not summary.exists() and time.monotonic() < deadline:
