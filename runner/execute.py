@@ -367,16 +367,20 @@ class Pool:
                     self._unfetched.append(_Unfetched(job, generation, attempts, started, error))
                     self.on_event(Event("retry", job=job, error=error, message="download: tried again at the end of the run"))
                 return False
-            try:
-                images = [
-                    (self.run_dir.image_name(job.prompt_id, job.job_id, index, picture.extension), picture.data)
-                    for index, picture in enumerate(pictures)
-                ]
-                record = _line(job, "success", attempts, generation.ai_record, [name for name, _ in images], None, started)
-                if not await self._append(record, images):
-                    return False
-            finally:
-                self._release(pictures)
+            return await self._succeed(job, generation, pictures, attempts, started)
+
+    async def _succeed(self, job: Job, generation: Generation, pictures: list[Picture], attempts: int, started: float) -> bool:
+        """Write the job's pictures and its success line, count it, and give back their memory."""
+        try:
+            images = [
+                (self.run_dir.image_name(job.prompt_id, job.job_id, index, picture.extension), picture.data)
+                for index, picture in enumerate(pictures)
+            ]
+            record = _line(job, "success", attempts, generation.ai_record, [name for name, _ in images], None, started)
+            if not await self._append(record, images):
+                return False
+        finally:
+            self._release(pictures)
         elapsed = record["elapsed_s"]
         self.outcome.succeeded += 1
         self.outcome.latencies.append(elapsed)
@@ -474,20 +478,7 @@ class Pool:
                 except ApiError as error:
                     await self._count_failure(item.job, error, item.attempts)
                     continue
-                try:
-                    images = [
-                        (self.run_dir.image_name(item.job.prompt_id, item.job.job_id, index, picture.extension), picture.data)
-                        for index, picture in enumerate(pictures)
-                    ]
-                    names = [name for name, _ in images]
-                    record = _line(item.job, "success", item.attempts, item.generation.ai_record, names, None, item.started)
-                    saved = await self._append(record, images)
-                finally:
-                    self._release(pictures)
-            if saved:
-                self.outcome.succeeded += 1
-                self.outcome.latencies.append(record["elapsed_s"])
-                self.on_event(Event("done", job=item.job, attempt=item.attempts, elapsed=record["elapsed_s"]))
+                await self._succeed(item.job, item.generation, pictures, item.attempts, item.started)
 
     # -- the records ---------------------------------------------------------------------------
 
