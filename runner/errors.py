@@ -5,10 +5,13 @@ FluxBatchError                 anything flux-batch reports without a traceback
 │   └── EndpointMismatch       a run dir made on the emulator used for the API, or back (exit 2)
 ├── ManifestError              one or more problems in a manifest                       (exit 2)
 │                              carries every Problem found, not only the first
+├── TemplateError              a prompt text with a brace that is no placeholder (becomes a Problem)
 ├── RunLocked                  the run dir is being written by another live invocation  (exit 2)
 ├── RunDirUnusable             the run dir cannot be created, locked or written         (exit 2)
-└── ApiError                   one exchange with the API that did not produce an image
-                               (recorded with the job, or a StopReason for the whole run)
+├── ApiError                   one exchange with the API that did not produce an image, of an
+│                              ErrorKind (recorded with the job, or a StopReason for the run)
+└── StillRunning               a paid asynchronous generation that outlived its polling
+                               (recorded with its aiRecord; the next run polls it again)
 
 Why a run stopped early is a `StopReason`, which carries its exit code and its advice.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 # Exit codes of the command line (and 128 + N for a signal N, kept beside the signals).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
@@ -43,9 +47,24 @@ class RunDirUnusable(FluxBatchError):
     """The run directory cannot be created, locked or written (a file in the way, no rights)."""
 
 
+class TemplateError(FluxBatchError, ValueError):
+    """A prompt text that cannot be read as a template: a lone brace."""
+
+
 MAX_MESSAGE = 1000  # characters of an error message kept: a server's novel is not a record
 
-ERROR_KINDS = ("http", "timeout", "network", "invalid_response", "auth", "credits", "download", "validation")
+
+class ErrorKind(enum.StrEnum):
+    """What went wrong with one job, as a failed records line says it."""
+
+    HTTP = "http"
+    TIMEOUT = "timeout"
+    NETWORK = "network"
+    INVALID_RESPONSE = "invalid_response"
+    AUTH = "auth"
+    CREDITS = "credits"
+    DOWNLOAD = "download"
+    VALIDATION = "validation"
 
 
 class StopReason(enum.StrEnum):
@@ -92,7 +111,7 @@ class ApiError(FluxBatchError):
 
     def __init__(
         self,
-        kind: str,
+        kind: ErrorKind | str,
         message: str,
         *,
         status: int | None = None,
@@ -100,25 +119,33 @@ class ApiError(FluxBatchError):
         retry_after: float | None = None,
         stop: StopReason | None = None,
     ) -> None:
-        if kind not in ERROR_KINDS:
-            raise ValueError(f"unknown error kind {kind!r}")
         if len(message) > MAX_MESSAGE:
             message = message[: MAX_MESSAGE - 3] + "..."
         super().__init__(message)
-        self.kind = kind
+        self.kind = ErrorKind(kind)  # a ValueError for a kind no records line may hold
         self.message = message
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
         # A bad key or an empty account fails every job alike: stop, and resume later.
-        self.stop = stop or {"auth": StopReason.AUTH, "credits": StopReason.CREDITS}.get(kind)
+        self.stop = stop or {ErrorKind.AUTH: StopReason.AUTH, ErrorKind.CREDITS: StopReason.CREDITS}.get(self.kind)
 
     @property
     def stops_run(self) -> bool:
         return self.stop is not None
 
     def as_record(self) -> dict[str, object]:
-        return {"kind": self.kind, "status": self.status, "message": self.message, "retryable": self.retryable}
+        return {"kind": str(self.kind), "status": self.status, "message": self.message, "retryable": self.retryable}
+
+
+class StillRunning(FluxBatchError):
+    """An asynchronous generation outlived its polling: paid for, not yet finished. Its aiRecord
+    is recorded with `error`, and the next run polls it again instead of paying twice."""
+
+    def __init__(self, error: ApiError, ai_record: dict[str, Any]) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.ai_record = ai_record
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -36,7 +36,7 @@ import aiohttp
 
 from runner import inputs
 from runner.client import Client, Generation, Picture, image_extension
-from runner.errors import ApiError, StopReason
+from runner.errors import ApiError, StillRunning, StopReason
 from runner.pacing import Pacer, RetryPolicy
 from runner.plan import Job, Plan, Survey
 from runner.settings import RunSettings
@@ -46,15 +46,6 @@ from runner.store import RecordWriter, RunDir, image_files, images_on_disk, read
 # What a provider says when an uploaded image_prompt cannot be used (an asset of another
 # server, one that expired): the picture is uploaded again, once.
 _ASSET_UNUSABLE = re.compile(r"(image_prompt|input image|asset).*(load|fetch|download|found|access|expired|invalid|read)", re.I)
-
-
-class StillRunning(Exception):
-    """An asynchronous generation outlived its polling: paid for, not yet finished."""
-
-    def __init__(self, error: ApiError, ai_record: dict[str, Any]) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.ai_record = ai_record
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
 
 from runner import inputs, schemas
-from runner.errors import ManifestError, Problem
-from runner.template import Scalar, Template, TemplateError, render
+from runner.errors import ManifestError, Problem, TemplateError
+from runner.template import Scalar, Template, render
 from runner.yamlfile import Document, Path, PathPart, parse
 
 if TYPE_CHECKING:

@@ -6,13 +6,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from runner.errors import TemplateError
+
 Scalar = str | int | float | bool
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}|[{}]")
-
-
-class TemplateError(ValueError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
