@@ -16,14 +16,15 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
 from runner.endpoint import Endpoint, is_loopback
 from runner.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, StopReason, UsageError
-from runner.execute import Event, Result, run_plan
+from runner.events import Event
+from runner.execute import Result, run_plan
 from runner.knobs import DEFAULT_KEY, Knobs
 from runner.manifest import load
 from runner.plan import Plan, make_plan
@@ -31,7 +32,8 @@ from runner.progress import Progress, RunLog, fan_out
 from runner.settings import DEFAULT_BASE_URL, RunSettings, deadline_at, default_out
 from runner.status import status_of
 from runner.stop import Stop
-from runner.store import LOG, SUMMARY, RunDir, manifest_of
+from runner.store import LOG, RunDir, manifest_of
+from runner.summary import SUMMARY
 from runner.words import plural
 
 # SIGHUP is what a closed terminal or a dropped ssh session sends: a run stops as for SIGTERM.
@@ -91,12 +93,12 @@ def run_command(args: argparse.Namespace) -> int:
         code = _exit_code(stop, received, result)
         if stop.reason is not None and not log.stopped:
             log.write(f"STOP: {stop.message}")
-        log.write(f"finished with exit code {code}: {json.dumps(result.summary['jobs'])}")
+        log.write(f"finished with exit code {code}: {json.dumps(asdict(result.summary.jobs))}")
         log.close()
     with _signals_interrupt():
         _tell(plan, run_dir_path, result, run_dir.provenance is not None and run_dir.provenance.emulated)
         if stop.reason is StopReason.SIGNAL:
-            done = result.summary["jobs"]["done"]
+            done = result.summary.jobs.done
             _say(f"flux-batch: interrupted; {done} of {plural(plan.total, 'job')} done. To resume: {resume}")
         elif stop.reason is not None:
             _say(f"flux-batch: stopped early: {stop.message}. {stop.reason.advice}")
@@ -112,8 +114,8 @@ def _exit_code(stop: Stop, received: list[int], result: Result) -> int:
         return signal_exit_code(received[0])
     if stop.reason is not None:
         return stop.reason.exit_code
-    jobs = result.summary["jobs"]
-    return EXIT_OK if jobs["done"] >= jobs["total"] else EXIT_FAILED
+    jobs = result.summary.jobs
+    return EXIT_OK if jobs.done >= jobs.total else EXIT_FAILED
 
 
 def _on_finish(command: str, summary: Path, code: int) -> None:
@@ -224,23 +226,22 @@ def target_of(settings: RunSettings, use_emulator: bool) -> Target:
 
 def _tell(plan: Plan, run_dir: Path, result: Result, emulated: bool) -> None:
     summary = result.summary
-    jobs = summary["jobs"]
-    total = plural(jobs["total"], "job")
+    jobs = summary.jobs
+    total = plural(jobs.total, "job")
     if result.idle:
-        last = summary.get("finished_at")
-        print(f"{plan.manifest.name}: nothing to do: {jobs['done']} of {total} done" + (f" (last run {last})" if last else ""))
+        last = f" (last run {summary.finished_at})" if summary.finished_at else ""
+        print(f"{plan.manifest.name}: nothing to do: {jobs.done} of {total} done{last}")
     else:
-        latency = summary["latency_s"]
-        timing = f", p50 {latency['p50']:.1f} s, p95 {latency['p95']:.1f} s a job" if latency["p50"] is not None else ""
+        p50, p95 = summary.latency_p50, summary.latency_p95
+        timing = f", p50 {p50:.1f} s, p95 {p95:.1f} s a job" if p50 is not None and p95 is not None else ""
         print(
-            f"{plan.manifest.name}: {jobs['done']} of {total} done "
-            f"({jobs['succeeded']} this run, {jobs['failed']} failed, {plural(summary['retries'], 'retry', 'retries')}) "
-            f"in {summary['wall_s']:.1f} s{timing}"
+            f"{plan.manifest.name}: {jobs.done} of {total} done "
+            f"({jobs.succeeded} this run, {jobs.failed} failed, {plural(summary.retries, 'retry', 'retries')}) "
+            f"in {summary.wall_s:.1f} s{timing}"
         )
-        for kind, count in sorted(summary["failures_by_kind"].items()):
-            example = summary["failure_examples"].get(kind, "")
-            _say(f"flux-batch: {count} failed ({kind}), e.g. {example}")
-    held_back = jobs.get("held_back", 0)
+        for kind, count in sorted(summary.failures_by_kind.items()):
+            _say(f"flux-batch: {count} failed ({kind}), e.g. {summary.failure_examples.get(kind, '')}")
+    held_back = jobs.held_back
     if held_back:
         _say(
             f"flux-batch: {plural(held_back, 'job')} failed for good earlier and {'was' if held_back == 1 else 'were'} "
@@ -279,11 +280,9 @@ def status_command(run_dir: Path, as_json: bool, max_grid: int) -> int:
         print(f"live: {status.live} is running in it now")
     last = status.last_run
     if last:
-        stopped = last.get("stopped")
-        print(
-            f"last run: {last['started_at']} for {last['wall_s']:.1f} s: {last['jobs']['succeeded']} succeeded, "
-            f"{last['jobs']['failed']} failed" + (f", stopped ({stopped['reason']}: {stopped['message']})" if stopped else "")
-        )
+        stopped = f", stopped ({last.stopped.reason}: {last.stopped.message})" if last.stopped else ""
+        jobs = last.jobs
+        print(f"last run: {last.started_at} for {last.wall_s:.1f} s: {jobs.succeeded} succeeded, {jobs.failed} failed{stopped}")
     return EXIT_OK
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from runner import pictures, schemas
-from runner.client import EMULATOR_HEADER
+from runner.answers import EMULATOR_HEADER
 from runner.knobs import Knobs
 
 MODEL = "black-forest-labs/flux-dev"

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runner.errors import EndpointMismatch
+from runner.records import Record
 
 FILE = "endpoint.json"
 EMULATOR_USER = "emulator-user"  # the userId of the emulator's aiRecords, for run dirs older than endpoint.json
@@ -80,12 +81,11 @@ def read(run_dir: Path) -> Provenance | None:
     return Provenance(data["emulated"], tuple(u for u in urls if isinstance(u, str)) if isinstance(urls, list) else ())
 
 
-def infer(first_success: dict[str, Any] | None) -> Provenance | None:
+def infer(first_success: Record | None) -> Provenance | None:
     """The provenance of a run dir made before endpoint.json, from one of its records."""
     if first_success is None:
         return None
-    ai_record = first_success.get("aiRecord")
-    user = ai_record.get("userId") if isinstance(ai_record, dict) else None
+    user = first_success.ai_record.get("userId") if first_success.ai_record else None
     return Provenance(emulated=user == EMULATOR_USER)
 
 

@@ -134,9 +134,6 @@ class ApiError(FluxBatchError):
     def stops_run(self) -> bool:
         return self.stop is not None
 
-    def as_record(self) -> dict[str, object]:
-        return {"kind": str(self.kind), "status": self.status, "message": self.message, "retryable": self.retryable}
-
 
 class StillRunning(FluxBatchError):
     """An asynchronous generation outlived its polling: paid for, not yet finished. Its aiRecord

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runner.execute import Event
+from runner.events import Event
 from runner.words import plural
 
 if TYPE_CHECKING:

@@ -23,7 +23,8 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 from runner import endpoint, schemas
 from runner.pixels import TooManyPixels, open_bounded
 from runner.plan import Job, Plan
-from runner.store import latest_records, read_summary
+from runner.records import Record, latest_records
+from runner.summary import read_summary
 from runner.template import render
 
 REPORT = "report.html"
@@ -52,7 +53,7 @@ def write_report(run_dir: Path, plan: Plan) -> Path:
 def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
     """Everything the page shows, as JSON-ready data; makes missing thumbnails on the way."""
     records = latest_records(run_dir)
-    thumbs = _thumbnails(run_dir, [r for r in records.values() if r.get("status") == "success" and r.get("files")])
+    thumbs = _thumbnails(run_dir, [r for r in records.values() if r.succeeded and r.files])
     inputs = _input_thumbnails(run_dir, plan)
     prompts = [_prompt_data(plan, index, records, thumbs, inputs) for index in range(len(plan.prompts))]
     provenance = endpoint.read(run_dir)
@@ -64,7 +65,7 @@ def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
         "name": plan.manifest.name,
         "generated": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "counts": counts,
-        "summary": read_summary(run_dir),
+        "summary": summary.as_json() if (summary := read_summary(run_dir)) else None,
         "emulated": provenance.emulated if provenance is not None else False,
         "endpoint": provenance.describe() if provenance is not None else None,
         "prompts": prompts,
@@ -73,7 +74,7 @@ def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
 
 
 def _prompt_data(
-    plan: Plan, index: int, records: Mapping[str, dict[str, Any]], thumbs: Mapping[str, Thumb], inputs: Mapping[str, str]
+    plan: Plan, index: int, records: Mapping[str, Record], thumbs: Mapping[str, Thumb], inputs: Mapping[str, str]
 ) -> dict[str, Any]:
     prompt = plan.prompts[index]
     axes = _axes(plan, index)
@@ -108,9 +109,7 @@ def _axes(plan: Plan, index: int) -> list[tuple[str, list[Any]]]:
     return axes
 
 
-def _job_data(
-    job: Job, axes: list[tuple[str, list[Any]]], record: dict[str, Any] | None, thumbs: Mapping[str, Thumb]
-) -> dict[str, Any]:
+def _job_data(job: Job, axes: list[tuple[str, list[Any]]], record: Record | None, thumbs: Mapping[str, Thumb]) -> dict[str, Any]:
     coords = []
     for name, values in axes:
         value = [job.axes[part] for part in name.split(" / ")] if " / " in name else job.axes[name]
@@ -119,19 +118,19 @@ def _job_data(
         "id": job.job_id,
         "coords": coords,
         "prompt": job.request["promptObject"]["prompt"],
-        "status": record["status"] if record else "pending",
+        "status": record.status if record else "pending",
     }
     if record:
-        data.update(attempts=record.get("attempts"), elapsed=record.get("elapsed_s"), finished=record.get("finished_at"))
-        if record["status"] == "success" and record.get("files"):
-            path, problem = thumbs.get(job.job_id, (record["files"][0], None))
+        data.update(attempts=record.attempts, elapsed=record.elapsed_s, finished=record.finished_at)
+        if record.succeeded and record.files:
+            path, problem = thumbs.get(job.job_id, (record.files[0], None))
             if problem:
                 data["unviewable"] = problem  # linking the original would hand the browser the same picture
             else:
-                data["image"] = record["files"][0]
+                data["image"] = record.files[0]
                 data["thumb"] = path
-        elif record.get("error"):
-            data["error"] = {"kind": record["error"].get("kind"), "message": record["error"].get("message")}
+        elif record.error:
+            data["error"] = {"kind": record.error.kind, "message": record.error.message}
     return data
 
 
@@ -164,12 +163,11 @@ def _unset(name: str) -> str:
 Thumb = tuple[str, str | None]  # (path to show, relative to the run dir; why it cannot be shown)
 
 
-def _thumbnails(run_dir: Path, successes: Iterable[dict[str, Any]]) -> dict[str, Thumb]:
+def _thumbnails(run_dir: Path, successes: Iterable[Record]) -> dict[str, Thumb]:
     """job_id -> its thumbnail (made if missing), or the original and why it cannot be shown."""
     wanted = {}
     for record in successes:
-        image = record["files"][0]
-        wanted[record["job_id"]] = (image, f"{THUMBS}/{record['prompt_id']}/{record['job_id']}.webp")
+        wanted[record.job_id] = (record.files[0], f"{THUMBS}/{record.prompt_id}/{record.job_id}.webp")
     missing = [(run_dir / image, run_dir / thumb) for image, thumb in wanted.values() if not (run_dir / thumb).exists()]
     # Pillow releases the GIL while it decodes and encodes: threads use every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:

@@ -14,7 +14,9 @@ from typing import Any
 
 from runner import endpoint
 from runner.plan import Plan
-from runner.store import live_holder, read_index, read_summary
+from runner.records import read_index
+from runner.store import live_holder
+from runner.summary import Summary, read_summary
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class RunStatus:
     damaged_lines: int
     live: str | None
     provenance: endpoint.Provenance | None
-    last_run: dict[str, Any] | None
+    last_run: Summary | None
     latencies: list[float] = field(repr=False, default_factory=list)
 
     @property
@@ -43,7 +45,7 @@ class RunStatus:
         return self.total - self.done - self.failed
 
     def as_json(self) -> dict[str, Any]:
-        stopped = (self.last_run or {}).get("stopped")
+        stopped = self.last_run.stopped if self.last_run else None
         return {
             "run_dir": str(self.run_dir),
             "name": self.name,
@@ -60,8 +62,8 @@ class RunStatus:
             "live": self.live,
             "endpoint": self.provenance.describe() if self.provenance else None,
             "emulated": self.provenance.emulated if self.provenance else None,
-            "stopped": stopped.get("reason") if isinstance(stopped, dict) else None,
-            "last_run": self.last_run,
+            "stopped": stopped.reason if stopped else None,
+            "last_run": self.last_run.as_json() if self.last_run else None,
         }
 
 

@@ -57,7 +57,8 @@ from typing import Any  # noqa: E402
 
 from runner import emulator as _emulator  # noqa: E402
 from runner.endpoint import Endpoint  # noqa: E402
-from runner.execute import Event, run_plan  # noqa: E402
+from runner.events import Event  # noqa: E402
+from runner.execute import run_plan  # noqa: E402
 from runner.knobs import DEFAULT_KEY, Knobs  # noqa: E402
 from runner.manifest import loads  # noqa: E402
 from runner.pacing import RetryPolicy  # noqa: E402
@@ -113,7 +114,7 @@ async def run_text(
         result = await run_plan(
             plan, opened, resolved, base_url, key, stop, (events.append if events is not None else lambda e: None), policy
         )
-    return result.summary, stop
+    return result.summary.as_json(), stop
 
 
 def records(run_dir: Path) -> list[dict[str, Any]]:

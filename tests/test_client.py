@@ -9,7 +9,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from runner.client import asset_base_for, image_extension, parse_generation, parse_retry_after
+from runner.answers import image_extension, parse_generation, parse_retry_after
+from runner.client import asset_base_for
 from runner.errors import ApiError
 from runner.pictures import draw
 

@@ -13,9 +13,16 @@ import pytest
 
 from runner import diskwriter
 from runner.diskwriter import OK, decode, encode, serve
-from runner.store import COMMIT_INTERVAL_S, RunDir
+from runner.plan import Job
+from runner.records import Record
+from runner.store import RunDir
+from runner.writer import COMMIT_INTERVAL_S
 
 LINE = b'{"job_id": "0123456789abcdef"}\n'
+
+
+def success(job_id: str) -> Record:
+    return Record.success(Job(job_id, "p", {}, {}), 1, {}, [], started=0.0)
 
 
 def frames(*batches: tuple[list[tuple[str, bytes]], bytes]) -> io.BytesIO:
@@ -74,9 +81,9 @@ async def test_the_writer_process_gets_neither_the_api_key_nor_the_terminal_s_si
             environment = Path(f"/proc/{process.pid}/environ").read_bytes()
             assert b"NEVER-PRINT-ME" not in environment
             assert os.getsid(process.pid) != os.getsid(0)  # its own session: no Ctrl-C from the terminal
-            await writer.append({"job_id": "fedcba9876543210", "status": "success"})  # it has started
+            await writer.append(success("fedcba9876543210"))  # it has started
             assert os.sched_getscheduler(process.pid) == os.SCHED_BATCH  # it never preempts the event loop
-            await writer.append({"job_id": "0123456789abcdef", "status": "success"}, [("images/p/a.webp", b"RIFF")])
+            await writer.append(success("0123456789abcdef"), [("images/p/a.webp", b"RIFF")])
         assert process.returncode == 0  # it ended when its input did, after writing everything
     lines = (tmp_path / "run" / "records.jsonl").read_text().splitlines()
     assert [json.loads(line)["job_id"] for line in lines] == ["fedcba9876543210", "0123456789abcdef"]
@@ -90,7 +97,7 @@ async def test_a_stream_of_lines_shares_commits_and_a_lone_or_last_line_is_commi
 
             async def finish(n: int) -> None:
                 await asyncio.sleep(n * 0.001)  # jobs finishing a millisecond apart, as at high concurrency
-                await writer.append({"job_id": f"{n:016x}", "status": "success"}, [(f"images/p/{n:016x}.webp", b"RIFF")])
+                await writer.append(success(f"{n:016x}"), [(f"images/p/{n:016x}.webp", b"RIFF")])
 
             started = loop.time()
             await asyncio.gather(*(finish(n) for n in range(200)))
@@ -98,13 +105,13 @@ async def test_a_stream_of_lines_shares_commits_and_a_lone_or_last_line_is_commi
             assert writer.commits <= elapsed / COMMIT_INTERVAL_S + 2  # not one per line, nor one per millisecond
             await asyncio.sleep(2 * COMMIT_INTERVAL_S)
             before, commits = loop.time(), writer.commits
-            await writer.append({"job_id": "fedcba9876543210", "status": "success"})
+            await writer.append(success("fedcba9876543210"))
             assert writer.commits == commits + 1
             assert writer._last_commit - before < COMMIT_INTERVAL_S / 2  # no waiting for company that is not coming
             writer.hurry()  # as the pool does once it sends nothing new
-            await writer.append({"job_id": "fedcba9876543211", "status": "success"})
+            await writer.append(success("fedcba9876543211"))
             before = loop.time()
-            await writer.append({"job_id": "fedcba9876543212", "status": "success"})
+            await writer.append(success("fedcba9876543212"))
             assert writer._last_commit - before < COMMIT_INTERVAL_S / 2  # right after the one before
     lines = (tmp_path / "run" / "records.jsonl").read_text().splitlines()
     assert len(lines) == 203 and len(list((tmp_path / "run" / "images" / "p").iterdir())) == 200

@@ -473,7 +473,7 @@ async def test_an_input_picture_changed_after_loading_is_not_sent_under_the_old_
     with RunDir.open(tmp_path / "run", text, endpoint=Endpoint(url)) as run_dir:
         result = await run_plan(plan, run_dir, RunSettings(), url, "emulator-key", Stop(), policy=QUICK_RETRIES)
     assert server.stats.uploads == 0 and server.stats.requests["features"] == 0
-    assert result.summary["failures_by_kind"] == {"validation": 2}
+    assert result.summary.failures_by_kind == {"validation": 2}
     assert all("changed on disk after the run started" in line["error"]["message"] for line in records(tmp_path / "run"))
 
 

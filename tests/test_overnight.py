@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.execute import Event
+from runner.events import Event
 from runner.manifest import loads
 from runner.plan import make_plan
 from runner.progress import Progress
