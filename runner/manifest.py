@@ -7,15 +7,15 @@ all of them. The result is a frozen `Manifest` whose promptObject values are nor
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
 
 from runner import inputs, schemas
+from runner.checks import did_you_mean, explain, format_path, show
 from runner.errors import ManifestError, Problem, TemplateError
-from runner.template import Scalar, Template, render
+from runner.template import Template, render
 from runner.yamlfile import Document, Path, PathPart, parse
 
 if TYPE_CHECKING:
@@ -28,15 +28,6 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 _RESERVED_FIELDS = {
     "prompt": "the prompt text comes from prompts[].prompt",
     "seed": "seeds come from `seeds: [...]`, or from `repeats` and `seed_base`",
-}
-_TYPE_NAMES = {
-    "string": "a text",
-    "number": "a number",
-    "integer": "an integer",
-    "boolean": "true or false",
-    "object": "a mapping",
-    "array": "a list",
-    "null": "null",
 }
 
 
@@ -118,13 +109,6 @@ def loads(text: str, path: str = "<manifest>", base_dir: FsPath | None = None) -
     return _build(path, text, document, data, local_images)
 
 
-def format_path(path: Iterable[PathPart]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def normalize_value(name: str, value: Any) -> Any:
     """A promptObject value as it is sent: integral floats as ints, enum strings as strings."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -149,45 +133,6 @@ def _normalize(data: dict[str, Any]) -> None:
                     values[:] = [normalize_value(name, v) for v in values]
     if isinstance(data.get("seeds"), list):
         data["seeds"] = [normalize_value("seed", s) for s in data["seeds"]]
-
-
-def explain(error: ValidationError, path: Path) -> Iterator[tuple[Path, str]]:
-    """Turn a jsonschema error at `path` into (path, message) pairs a user can act on."""
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    kind, instance, expected = error.validator, _known(error.instance), _known(error.validator_value)
-    if kind == "additionalProperties":
-        known = sorted(schema.get("properties", {}))
-        x_keys_allowed = "^x-" in schema.get("patternProperties", {})
-        hint = " (keys starting with x- are ignored)" if x_keys_allowed else ""
-        for key in instance:
-            if key not in known and not (x_keys_allowed and str(key).startswith("x-")):
-                yield (*path, key), f"unknown field{_did_you_mean(str(key), known)}{hint}"
-    elif "errorMessage" in schema:
-        yield path, str(schema["errorMessage"]).replace("{value}", _show(instance))
-    elif kind == "required":
-        for name in expected:
-            if name not in instance:
-                yield path, f"missing required field {name!r}"
-    elif kind == "type":
-        wanted = " or ".join(str(_TYPE_NAMES.get(t, t)) for t in (expected if isinstance(expected, list) else [expected]))
-        yield path, f"expected {wanted}, got {_show(instance)}"
-    elif kind == "enum":
-        yield path, f"{_show(instance)} is not one of {', '.join(map(str, expected))}"
-    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        yield path, f"{_show(instance)} is out of range: {_range(schema)}"
-    elif kind == "multipleOf":
-        yield path, f"{_show(instance)} is not a multiple of {expected}"
-    elif kind == "minItems":
-        yield path, f"must list at least {expected} value(s)"
-    elif kind == "minLength":
-        yield path, "must not be empty"
-    else:
-        yield path, error.message
-
-
-def _known(value: object) -> Any:
-    """jsonschema types some error attributes as possibly unset; on a reported error they are set."""
-    return value
 
 
 class _Checker:
@@ -255,7 +200,7 @@ class _Checker:
                     continue
                 if name not in schemas.prompt_fields():
                     sweepable = [f for f in schemas.prompt_fields() if f not in _RESERVED_FIELDS]
-                    self.add((key, name), f"unknown field{_did_you_mean(name, sweepable)}")
+                    self.add((key, name), f"unknown field{did_you_mean(name, sweepable)}")
                     continue
                 for i, value in enumerate(values):
                     self._check_value((key, name, i), name, value)
@@ -338,7 +283,7 @@ class _Checker:
         for i, j in _repeats(values):
             self.add(
                 (*path, j),
-                f"{_show(values[j])} is listed twice ({format_path((*path, i))} too): the same request would be paid for twice",
+                f"{show(values[j])} is listed twice ({format_path((*path, i))} too): the same request would be paid for twice",
             )
 
 
@@ -367,41 +312,6 @@ def _identity(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_identity(v) for v in value)
     return (type(value) is bool, value) if isinstance(value, int | float | str | bool) else repr(value)
-
-
-def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    known = list(known)
-    # A short form ('steps', 'quality') is a part of the field the user meant.
-    close = (
-        difflib.get_close_matches(name, known, n=1, cutoff=0.6) or [k for k in known if len(name) >= 4 and name.lower() in k][:1]
-    )
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f"; expected one of: {', '.join(sorted(known))}"
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return str(value)
-
-
-def _range(schema: Mapping[str, Any]) -> str:
-    low = schema.get("minimum", schema.get("exclusiveMinimum"))
-    high = schema.get("maximum", schema.get("exclusiveMaximum"))
-    if low is not None and high is not None:
-        return f"must be from {low} to {high}"
-    if low is not None:
-        return f"must be {'above' if 'exclusiveMinimum' in schema else 'at least'} {low}"
-    return f"must be {'below' if 'exclusiveMaximum' in schema else 'at most'} {high}"
 
 
 def _build(path: str, text: str, document: Document, data: dict[str, Any], local_images: dict[str, FsPath]) -> Manifest:
@@ -436,6 +346,3 @@ def _build(path: str, text: str, document: Document, data: dict[str, Any], local
         local_images=local_images,
         document=document,
     )
-
-
-__all__ = ["Manifest", "PromptSpec", "Scalar", "explain", "format_path", "load", "loads", "normalize_value"]

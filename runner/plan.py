@@ -18,10 +18,9 @@ from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner import schemas
-from runner.errors import ManifestError, Problem
-from runner.manifest import Manifest, PromptSpec, explain
-from runner.template import Scalar, render
+from runner import checks
+from runner.manifest import Manifest, PromptSpec
+from runner.template import Scalar
 
 MODEL = "black-forest-labs/flux-dev"
 FEATURE_TYPE = "IMAGE_GENERATOR"
@@ -286,140 +285,17 @@ def _spreading_stride(n: int) -> int:
 
 
 def make_plan(manifest: Manifest, max_grid: int = MAX_GRID) -> Plan:
-    """Expand `manifest`, checking what only the whole grid shows; raise ManifestError if bad.
-    A grid of more than `max_grid` jobs is refused before anything of it is expanded."""
-    total = _grid_total(manifest)
-    if total > max_grid:
-        message = (
-            f"the manifest makes {total:,} jobs, over the limit of {max_grid:,} a manifest: "
-            "check the grid is what you mean and split it, or raise the limit with --max-grid N"
-        )
-        raise ManifestError([manifest.problem((), message)], stage="grid")
-    problems: list[Problem] = []
+    """Expand `manifest`, once checks.py finds the grid sound; ManifestError if it is not. A grid
+    of more than `max_grid` jobs is refused before anything of it is expanded."""
+    checks.grid_size(manifest, max_grid)
     seeds = manifest.seeds or tuple(derive_seed(manifest.seed_base, i) for i in range(manifest.repeats))
-    prompts = []
-    for spec in manifest.prompts:
-        texts, text_problems = _texts(manifest, spec)
-        problems += text_problems
-        prompts.append(PromptPlan(spec, {**manifest.defaults, **spec.fields}, texts))
-    if not problems:
-        problems += _duplicate_arms(manifest, prompts)
-        problems += _final_objects(manifest, prompts, seeds[0])
-    if problems:
-        raise ManifestError(problems, stage="grid")
-    return Plan(manifest, tuple(prompts), seeds)
+    prompts = tuple(PromptPlan(spec, {**manifest.defaults, **spec.fields}, _texts(spec)) for spec in manifest.prompts)
+    checks.whole_grid(manifest, prompts, seeds)
+    return Plan(manifest, prompts, seeds)
 
 
-def _grid_total(manifest: Manifest) -> int:
-    """How many jobs the manifest makes, from the sizes of its lists alone."""
-    grid = math.prod(len(values) for _, values in manifest.sweep) * (len(manifest.zip[0][1]) if manifest.zip else 1)
-    seeds = len(manifest.seeds) if manifest.seeds is not None else manifest.repeats
-    return sum(math.prod(len(values) for _, values in spec.vars) for spec in manifest.prompts) * grid * seeds
-
-
-def _texts(manifest: Manifest, spec: PromptSpec) -> tuple[tuple[tuple[dict[str, Scalar], str], ...], list[Problem]]:
+def _texts(spec: PromptSpec) -> tuple[tuple[dict[str, Scalar], str], ...]:
+    """Every combination of the prompt's vars, and the text it fills its template to."""
     names = [name for name, _ in spec.vars]
-    texts: list[tuple[dict[str, Scalar], str]] = []
-    problems: list[Problem] = []
-    first_with: dict[str, dict[str, Scalar]] = {}
-    for combo in itertools.product(*(values for _, values in spec.vars)):
-        var_values = dict(zip(names, combo, strict=True))
-        text = spec.template.fill(var_values)
-        where = ("prompts", spec.index, "prompt")
-        if text in first_with:
-            problems.append(
-                manifest.problem(
-                    where,
-                    f"vars {_describe(var_values)} and {_describe(first_with[text])} both give the prompt "
-                    f"{text!r}: the same request would be paid for twice",
-                )
-            )
-            continue
-        first_with[text] = var_values
-        for error in schemas.errors("prompt-object", text, "/$defs/fields/properties/prompt"):
-            for _, message in explain(error, ()):
-                problems.append(manifest.problem(where, f"with {_describe(var_values)}: {message}"))
-        texts.append((var_values, text))
-    return tuple(texts), problems
-
-
-def _duplicate_arms(manifest: Manifest, prompts: list[PromptPlan]) -> Iterator[Problem]:
-    """Two prompts that share a text and every field the grid does not set ask the same thing."""
-    swept = {name for name, _ in (*manifest.sweep, *manifest.zip)}
-    by_base: dict[str, dict[str, tuple[PromptPlan, dict[str, Scalar]]]] = {}
-    for prompt in prompts:
-        unswept = {k: v for k, v in prompt.base.items() if k not in swept}
-        owners = by_base.setdefault(json.dumps(unswept, sort_keys=True), {})
-        clashes: dict[str, tuple[PromptPlan, dict[str, Scalar], dict[str, Scalar]]] = {}
-        for var_values, text in prompt.texts:
-            owner, owner_values = owners.setdefault(text, (prompt, var_values))
-            if owner is not prompt:
-                clashes.setdefault(owner.spec.id, (owner, owner_values, var_values))
-        for other, other_values, var_values in clashes.values():
-            yield manifest.problem(
-                ("prompts", prompt.spec.index),
-                f"{_with(var_values)}makes the same requests as prompts[{other.spec.index}] "
-                f"({other.spec.id!r}, line {other.spec.line}){_with(other_values, before=' ')}: "
-                "the same request would be paid for twice",
-            )
-
-
-def _with(values: Mapping[str, Any], before: str = "") -> str:
-    return f"{before}with {_describe(values)}" + ("" if before else " ") if values else ""
-
-
-def _conditional_fields() -> frozenset[str]:
-    """Fields read by the promptObject schema's rules that span fields (if/then/else and the like)."""
-    schema = schemas.load("prompt-object")
-    found: set[str] = set()
-    stack = [schema.get(key) for key in ("if", "then", "else", "dependentRequired", "dependentSchemas")]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            found.update(node.get("properties", {}))
-            found.update(node.get("required", []))
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return frozenset(found)
-
-
-def _final_objects(manifest: Manifest, prompts: list[PromptPlan], seed: int) -> Iterator[Problem]:
-    """Check each prompt's final promptObjects against the provider's table.
-
-    Every value was checked where the manifest states it, so what can still fail is a rule
-    spanning fields. Those read only the conditional fields, so one object per distinct
-    value of those fields stands for the whole grid.
-    """
-    conditional = _conditional_fields()
-    first_point = {name: values[0] for name, values in (*manifest.sweep, *manifest.zip)}
-    varying = [(name, values) for name, values in manifest.sweep if name in conditional]
-    zip_names = [name for name, _ in manifest.zip if name in conditional]
-    zip_rows = list(dict.fromkeys(zip(*(v for n, v in manifest.zip if n in conditional), strict=True))) or [()]
-    variants = [
-        dict(zip([n for n, _ in varying], point, strict=True)) | dict(zip(zip_names, row, strict=True))
-        for point in itertools.product(*(values for _, values in varying))
-        for row in zip_rows
-    ]
-    for prompt in prompts:
-        reported: set[str] = set()
-        for variant in variants:
-            prompt_object = {"prompt": prompt.texts[0][1], **prompt.base, **first_point, **variant, "seed": seed}
-            for error in schemas.errors("prompt-object", prompt_object):
-                for path, message in explain(error, tuple(error.absolute_path)):
-                    text = f"{'.'.join(map(str, path)) + ': ' if path else ''}{message}"
-                    if variant:
-                        text = f"with {_describe(variant)}: {text}"
-                    if text not in reported:
-                        reported.add(text)
-                        yield manifest.problem(("prompts", prompt.spec.index), f"its promptObject {text}")
-
-
-def _describe(values: Mapping[str, Any]) -> str:
-    return ", ".join(f"{name}={_shown(value)}" for name, value in values.items())
-
-
-def _shown(value: Any) -> str:
-    # Quote texts whose edges would otherwise be invisible in a message.
-    text = render(value)
-    return repr(text) if isinstance(value, str) and (not text or text != text.strip()) else text
+    combos = itertools.product(*(values for _, values in spec.vars))
+    return tuple((values, spec.template.fill(values)) for values in (dict(zip(names, combo, strict=True)) for combo in combos))
