@@ -14,7 +14,6 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 from runner import endpoint, schemas
 from runner.pixels import TooManyPixels, open_bounded
 from runner.plan import Job, Plan
-from runner.records import Record, latest_records
+from runner.records import Record, latest_records, utc_timestamp
 from runner.summary import read_summary
 from runner.template import render
 
@@ -63,7 +62,7 @@ def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
             counts[{"success": "done"}.get(job["status"], job["status"])] += 1
     return {
         "name": plan.manifest.name,
-        "generated": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "generated": utc_timestamp(precision="seconds"),
         "counts": counts,
         "summary": summary.as_json() if (summary := read_summary(run_dir)) else None,
         "emulated": provenance.emulated if provenance is not None else False,

@@ -55,11 +55,11 @@ import urllib.request  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
-from runner import emulator as _emulator  # noqa: E402
+from runner.emulator import server as _emulator  # noqa: E402
+from runner.emulator.knobs import DEFAULT_KEY, Knobs  # noqa: E402
 from runner.endpoint import Endpoint  # noqa: E402
 from runner.events import Event  # noqa: E402
 from runner.execute import run_plan  # noqa: E402
-from runner.knobs import DEFAULT_KEY, Knobs  # noqa: E402
 from runner.manifest import loads  # noqa: E402
 from runner.pacing import RetryPolicy  # noqa: E402
 from runner.plan import make_plan  # noqa: E402

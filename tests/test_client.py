@@ -11,8 +11,8 @@ import pytest
 
 from runner.answers import image_extension, parse_generation, parse_retry_after
 from runner.client import asset_base_for
+from runner.emulator.pictures import draw
 from runner.errors import ApiError
-from runner.pictures import draw
 
 RECORD = {
     "uuid": "e4f5g6h7",

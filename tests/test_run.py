@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from runner import pictures, schemas
+from runner import schemas
+from runner.emulator import pictures
 from tests.conftest import FAST, REPO, manifest_text, records, run_text, write
 
 

@@ -279,9 +279,9 @@ def test_a_signal_during_the_report_leaves_the_runs_exit_code(tmp_path: Path, em
 
 
 def test_every_command_explains_itself_and_each_of_its_arguments() -> None:
-    from runner.cli import _parser
+    from runner.cli_args import parser as make_parser
 
-    parser = _parser()
+    parser = make_parser()
     verbs = next(a for a in parser._actions if a.dest == "verb").choices
     assert set(verbs) == {"validate", "plan", "run", "report", "status", "emulator"}
     for name, verb in verbs.items():

@@ -1,4 +1,5 @@
-"""The emulator's knobs: how it behaves. Light to import: the CLI declares flags from them.
+"""The emulator's knobs: how it behaves, and the flags that set them. Light to import: the
+command line declares its flags from them.
 
 Each knob says its unit and meaning in its field's metadata; `flux-batch emulator --help`
 shows that text, so the two cannot drift apart.
@@ -6,7 +7,8 @@ shows that text, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import argparse
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 DEFAULT_KEY = "emulator-key"
@@ -46,3 +48,36 @@ class Knobs:
 
     def with_(self, **changes: Any) -> Knobs:
         return replace(self, **changes)
+
+
+def add_knob_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per Knobs field, e.g. --server-error 0.1 or --latency 0.05,0.2."""
+    for knob in fields(Knobs):
+        flag = "--" + knob.name.replace("_", "-")
+        default = knob.default
+        shown = ",".join(map(str, default)) if isinstance(default, tuple | frozenset) else default
+        meaning = knob.metadata.get("help", "")
+        parser.add_argument(flag, dest=f"knob_{knob.name}", metavar="VALUE", help=f"{meaning} (default {shown})")
+
+
+def knobs_from(args: argparse.Namespace) -> Knobs:
+    changes: dict[str, Any] = {}
+    for knob in fields(Knobs):
+        text = getattr(args, f"knob_{knob.name}", None)
+        if text is None:
+            continue
+        declared = str(knob.type)  # e.g. "int | None", "tuple[float, float]"
+        try:
+            if declared.startswith("tuple"):
+                changes[knob.name] = tuple(float(part) for part in text.split(","))
+            elif declared.startswith("frozenset"):
+                changes[knob.name] = frozenset(part for part in text.split(",") if part)
+            elif declared.startswith("int"):
+                changes[knob.name] = int(text)
+            elif declared.startswith("str"):
+                changes[knob.name] = text
+            else:
+                changes[knob.name] = float(text)
+        except ValueError:
+            raise ValueError(f"emulator --{knob.name.replace('_', '-')}: cannot use {text!r}") from None
+    return Knobs().with_(**changes)

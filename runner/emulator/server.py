@@ -23,12 +23,11 @@ from typing import Any
 
 from aiohttp import web
 
-from runner import pictures, schemas
-from runner.answers import EMULATOR_HEADER
-from runner.knobs import Knobs
-
-MODEL = "black-forest-labs/flux-dev"
-_SIGNING_KEY = b"flux-batch-emulator"
+from runner import schemas
+from runner.emulator import answers, pictures
+from runner.emulator.knobs import Knobs
+from runner.plan import MODEL
+from runner.records import utc_timestamp
 
 
 @dataclass
@@ -73,7 +72,7 @@ class Emulator:
         self._dice = random.Random(self.knobs.seed)
         self._recent: deque[float] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.app = web.Application(client_max_size=64 * 1024**2, middlewares=[_mark_as_emulated])
+        self.app = web.Application(client_max_size=64 * 1024**2, middlewares=[answers.mark_as_emulated])
         self.app.router.add_post("/api/features", self._features)
         self.app.router.add_get("/api/results/{uuid}", self._result)
         self.app.router.add_post("/api/assets", self._upload)
@@ -98,23 +97,25 @@ class Emulator:
     async def _generate(self, request: web.Request) -> web.StreamResponse:
         knobs = self.knobs
         if request.headers.get("API-KEY") not in knobs.keys:
-            return _error(401, "UNAUTHORIZED", "Invalid API key")
+            return answers.error(401, "UNAUTHORIZED", "Invalid API key")
         try:
             body = await request.json()
         except (ValueError, UnicodeDecodeError):
-            return _error(400, "INVALID_JSON", "Request body must be JSON")
+            return answers.error(400, "INVALID_JSON", "Request body must be JSON")
         if not isinstance(body, dict):
-            return _error(400, "INVALID_JSON", "Request body must be a JSON object")
+            return answers.error(400, "INVALID_JSON", "Request body must be a JSON object")
         if body.get("type") != "IMAGE_GENERATOR" or body.get("model") != MODEL:
-            return _error(400, "UNSUPPORTED_MODEL", f"Model {body.get('model')!r} is not supported for this feature")
+            return answers.error(400, "UNSUPPORTED_MODEL", f"Model {body.get('model')!r} is not supported for this feature")
         prompt_object = body.get("promptObject")
         if not isinstance(prompt_object, dict) or not prompt_object.get("prompt"):
             details = [{"field": "promptObject.prompt", "message": "prompt is required"}]
-            return _error(400, "MISSING_REQUIRED_FIELDS", "Missing required fields", json.dumps(details))
+            return answers.error(400, "MISSING_REQUIRED_FIELDS", "Missing required fields", json.dumps(details))
         key = prompt_key(prompt_object)
         self.stats.attempts[key] += 1
         if self._throttled():
-            return _error(429, "RATE_LIMIT_EXCEEDED", "Too many requests", headers={"Retry-After": f"{knobs.retry_after:g}"})
+            return answers.error(
+                429, "RATE_LIMIT_EXCEEDED", "Too many requests", headers={"Retry-After": f"{knobs.retry_after:g}"}
+            )
         fault = self._fault(key)
         if fault is not None:
             answer: web.StreamResponse = await fault
@@ -166,39 +167,39 @@ class Emulator:
         """A coroutine answering with an injected fault, or None for a normal answer."""
         knobs, roll = self.knobs, self._dice.random
         if self.stats.attempts[key] <= knobs.fail_first or roll() < knobs.server_error:
-            return _later(_error(500, "INTERNAL_SERVER_ERROR", "Internal server error"))
+            return answers.later(answers.error(500, "INTERNAL_SERVER_ERROR", "Internal server error"))
         if roll() < knobs.cloudflare:
             code = self._dice.choice([502, 503, 522, 524])
-            return _later(web.Response(status=code, text=_cloudflare_page(code), content_type="text/html"))
+            return answers.later(web.Response(status=code, text=answers.cloudflare_page(code), content_type="text/html"))
         if roll() < knobs.drop:
-            return _drop()
+            return answers.drop()
         if roll() < knobs.hang:
-            return _hang()
+            return answers.hang()
         if roll() < knobs.non_json:
-            return _later(web.Response(status=200, text="<html><body>upstream error</body></html>"))
+            return answers.later(web.Response(status=200, text="<html><body>upstream error</body></html>"))
         if roll() < knobs.busy:
             details = {"response": {"status": 503, "data": {"detail": "Service temporarily unavailable"}}}
-            return _later(_busy(details))
+            return answers.later(answers.busy(details))
         if roll() < knobs.refuse:
-            return _later(_busy(_refusal("NSFW content detected in the prompt. Try a different prompt.")))
+            return answers.later(answers.busy(answers.refusal("NSFW content detected in the prompt. Try a different prompt.")))
         return None
 
     def _provider_refusal(self, prompt_object: dict[str, Any]) -> web.Response | None:
         image = prompt_object.get("image_prompt")
         if image is not None and not (str(image).startswith(("http://", "https://")) or image in self.files):
-            return _busy(_refusal(f"image_prompt: cannot load the input image {str(image)[:80]!r}"))
+            return answers.busy(answers.refusal(f"image_prompt: cannot load the input image {str(image)[:80]!r}"))
         errors = schemas.errors("prompt-object", prompt_object)
         if not errors:
             return None
         # The relay wraps the provider's refusal in its generic "busy" answer.
         first = errors[0]
         where = ".".join(map(str, first.absolute_path)) or "input"
-        return _busy(_refusal(f"{where}: {first.message}"))
+        return answers.busy(answers.refusal(f"{where}: {first.message}"))
 
     def _no_credits(self, prompt_object: dict[str, Any]) -> web.Response:
         message = "Your account does not have enough credits to perform this action"
         if self.knobs.credits_answer == "402":
-            return _error(402, "INSUFFICIENT_CREDITS", message)
+            return answers.error(402, "INSUFFICIENT_CREDITS", message)
         record = self._record(prompt_object, [], status="SUCCESS")
         record["aiRecordDetail"]["resultObject"] = {"code": "INSUFFICIENT_CREDITS", "message": message}
         return web.json_response({"aiRecord": record})
@@ -228,17 +229,17 @@ class Emulator:
             "model": MODEL,
             "type": "IMAGE_GENERATOR",
             "status": status,
-            "createdAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "createdAt": utc_timestamp(),
             "aiRecordDetail": {"promptObject": prompt_object, "resultObject": results},
         }
 
     async def _result(self, request: web.Request) -> web.Response:
         self.stats.requests["results"] += 1
         if request.headers.get("API-KEY") not in self.knobs.keys:
-            return _error(401, "UNAUTHORIZED", "Invalid API key")
+            return answers.error(401, "UNAUTHORIZED", "Invalid API key")
         record = self.records.get(request.match_info["uuid"])
         if record is None:
-            return _error(404, "NOT_FOUND", "Record not found")
+            return answers.error(404, "NOT_FOUND", "Record not found")
         return web.json_response({"aiRecord": record})
 
     # -- assets ---------------------------------------------------------------------------
@@ -246,17 +247,17 @@ class Emulator:
     async def _upload(self, request: web.Request) -> web.Response:
         self.stats.requests["assets"] += 1
         if request.headers.get("API-KEY") not in self.knobs.keys:
-            return _error(401, "UNAUTHORIZED", "Invalid API key")
+            return answers.error(401, "UNAUTHORIZED", "Invalid API key")
         if self.stats.requests["assets"] <= self.knobs.upload_fail_first:
-            return _error(503, "SERVICE_UNAVAILABLE", "Upload service unavailable")
+            return answers.error(503, "SERVICE_UNAVAILABLE", "Upload service unavailable")
         try:
             form = await request.post()
         except ValueError:
-            return _error(400, "INVALID_FORM", "Expected multipart/form-data")
+            return answers.error(400, "INVALID_FORM", "Expected multipart/form-data")
         upload = form.get("asset")
         if not isinstance(upload, web.FileField):
             details = [{"field": "asset", "message": "asset file is required"}]
-            return _error(400, "MISSING_REQUIRED_FIELDS", "Missing required fields", json.dumps(details))
+            return answers.error(400, "MISSING_REQUIRED_FIELDS", "Missing required fields", json.dumps(details))
         data = upload.file.read()
         extension = (upload.filename or "upload.bin").rsplit(".", 1)[-1].lower()
         path = f"development/assets/{uuid.uuid4().hex}.{extension}"
@@ -274,20 +275,22 @@ class Emulator:
         path = request.match_info["path"]
         expires = request.query.get("X-Amz-Expires-At", "0")
         signature = request.query.get("X-Amz-Signature", "")
-        if not hmac.compare_digest(signature, _signature(path, expires)):
-            return web.Response(status=403, text=_s3_error("SignatureDoesNotMatch"), content_type="application/xml")
+        if not hmac.compare_digest(signature, answers.signature(path, expires)):
+            return web.Response(status=403, text=answers.s3_error("SignatureDoesNotMatch"), content_type="application/xml")
         if float(expires) < time.time():
-            return web.Response(status=403, text=_s3_error("AccessDenied", "Request has expired"), content_type="application/xml")
+            return web.Response(
+                status=403, text=answers.s3_error("AccessDenied", "Request has expired"), content_type="application/xml"
+            )
         return self._serve(path)
 
     def _serve(self, path: str) -> web.Response:
         if path not in self.files:
-            return web.Response(status=404, text=_s3_error("NoSuchKey"), content_type="application/xml")
+            return web.Response(status=404, text=answers.s3_error("NoSuchKey"), content_type="application/xml")
         self.stats.download_tries[path] += 1
         if self.stats.download_tries[path] <= self.knobs.download_fail_first or self._dice.random() < self.knobs.download_fail:
             wait = self.knobs.download_retry_after
             headers = {"Retry-After": f"{wait:g}"} if wait is not None else None
-            return web.Response(status=503, text=_s3_error("SlowDown"), content_type="application/xml", headers=headers)
+            return web.Response(status=503, text=answers.s3_error("SlowDown"), content_type="application/xml", headers=headers)
         data, content_type = self.files[path]
         if self._dice.random() < self.knobs.download_truncate:
             return web.Response(body=data[: len(data) // 2], content_type=content_type)
@@ -296,7 +299,7 @@ class Emulator:
 
     def _sign(self, origin: Any, path: str) -> str:
         expires = f"{time.time() + self.knobs.temporary_url_ttl:.0f}"
-        return f"{origin}/signed/{path}?X-Amz-Expires-At={expires}&X-Amz-Signature={_signature(path, expires)}"
+        return f"{origin}/signed/{path}?X-Amz-Expires-At={expires}&X-Amz-Signature={answers.signature(path, expires)}"
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats.as_dict())
@@ -307,68 +310,6 @@ class Emulator:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-@web.middleware
-async def _mark_as_emulated(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Every answer says it came from the emulator: a run dir then knows its images are not paid ones."""
-    response: web.StreamResponse = await handler(request)
-    response.headers[EMULATOR_HEADER] = "1"
-    return response
-
-
-def _error(
-    status: int, code: str, message: str, details: str | None = None, headers: dict[str, str] | None = None
-) -> web.Response:
-    body: dict[str, Any] = {"errorCode": code, "message": message}
-    if details is not None:
-        body["details"] = details
-    return web.json_response(body, status=status, headers=headers)
-
-
-def _busy(details: dict[str, Any]) -> web.Response:
-    message = "OpenAI service is a bit busy right now. Please try again shortly."
-    return _error(400, "EXTERNAL_API_RESPONSE_WITH_ERROR", message, json.dumps(details))
-
-
-def _refusal(reason: str) -> dict[str, Any]:
-    """`details` of a provider's 422, with the internal URL and request id the relay leaks."""
-    request_id = uuid.uuid4().hex
-    return {
-        "response": {"status": 422, "data": {"detail": f"{reason} (request {request_id})"}},
-        "request": {"url": f"https://api.provider.internal/v1/predictions/{request_id}", "method": "POST"},
-    }
-
-
-async def _later(response: web.Response) -> web.Response:
-    return response
-
-
-async def _drop() -> web.Response:
-    # Raising CancelledError in a handler makes aiohttp close the connection without an answer.
-    raise asyncio.CancelledError
-
-
-async def _hang() -> web.Response:
-    await asyncio.sleep(3600)
-    raise asyncio.CancelledError
-
-
-def _signature(path: str, expires: str) -> str:
-    return hmac.new(_SIGNING_KEY, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
-
-
-def _cloudflare_page(code: int) -> str:
-    titles = {502: "Bad gateway", 503: "Service unavailable", 522: "Connection timed out", 524: "A timeout occurred"}
-    return (
-        f"<!DOCTYPE html><html><head><title>api.1min.ai | {code}: {titles[code]}</title></head>"
-        f"<body><h1>Error {code}</h1><p>{titles[code]}</p><p>Cloudflare Ray ID: {uuid.uuid4().hex[:16]}</p>"
-        "</body></html>"
-    )
-
-
-def _s3_error(code: str, message: str = "") -> str:
-    return f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
-
-
 async def start(knobs: Knobs | None = None, host: str = "127.0.0.1", port: int = 0) -> tuple[Emulator, web.AppRunner, str]:
     """Serve an emulator on loopback; returns it, its runner (to clean up) and its base URL."""
     emulator = Emulator(knobs)
@@ -376,7 +317,6 @@ async def start(knobs: Knobs | None = None, host: str = "127.0.0.1", port: int =
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    # With port 0 the OS picks a free port; the site's server knows which.
-    server: Any = site._server
-    bound = server.sockets[0].getsockname()[1] if server is not None and server.sockets else port
+    # With port 0 the OS picks a free port; the runner lists the addresses it listens on.
+    bound = runner.addresses[0][1] if runner.addresses else port
     return emulator, runner, f"http://{host}:{bound}"
