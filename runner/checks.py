@@ -1,127 +1,38 @@
-"""What a manifest's values alone cannot show, and how every problem of a manifest is worded.
+"""What only the whole grid shows, checked before a manifest may run.
 
-    wording      explain() a JSON Schema error, did_you_mean(), show() a value, format_path()
-    grid checks  grid_size() before anything is expanded; whole_grid() once it is: texts that
-                 fill to the same prompt or break the prompt's rules, arms that ask the same
-                 thing, final promptObjects that break a rule spanning fields
+    grid_size()   before anything is expanded: more jobs than the limit
+    whole_grid()  once the texts are filled: two var combinations that fill to one prompt, a
+                  text that breaks the prompt's rules, arms that ask the same thing, final
+                  promptObjects that break a rule spanning fields
 
-manifest.py checks each field as it reads it, and plan.py expands; both word their problems
-here, so a message reads the same wherever it comes from.
+plan.py expands a manifest and asks these checks; a manifest's own fields are checked as
+manifest.py reads them.
 """
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from runner import schemas
 from runner.errors import ManifestError, Problem
+from runner.manifest import Manifest, PromptSpec
 from runner.template import Scalar, render
-from runner.yamlfile import Path, PathPart
-
-if TYPE_CHECKING:
-    from jsonschema import ValidationError  # imported only to explain an error
-
-    from runner.manifest import Manifest
-    from runner.plan import PromptPlan
-
-_TYPE_NAMES = {
-    "string": "a text",
-    "number": "a number",
-    "integer": "an integer",
-    "boolean": "true or false",
-    "object": "a mapping",
-    "array": "a list",
-    "null": "null",
-}
+from runner.wording import explain
 
 
-def format_path(path: Iterable[PathPart]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+class Arm(Protocol):
+    """A prompt as plan.py expands it (a PromptPlan): what these checks read of it."""
 
-
-def explain(error: ValidationError, path: Path) -> Iterator[tuple[Path, str]]:
-    """Turn a jsonschema error at `path` into (path, message) pairs a user can act on."""
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    kind, instance, expected = error.validator, _known(error.instance), _known(error.validator_value)
-    if kind == "additionalProperties":
-        known = sorted(schema.get("properties", {}))
-        x_keys_allowed = "^x-" in schema.get("patternProperties", {})
-        hint = " (keys starting with x- are ignored)" if x_keys_allowed else ""
-        for key in instance:
-            if key not in known and not (x_keys_allowed and str(key).startswith("x-")):
-                yield (*path, key), f"unknown field{did_you_mean(str(key), known)}{hint}"
-    elif "errorMessage" in schema:
-        yield path, str(schema["errorMessage"]).replace("{value}", show(instance))
-    elif kind == "required":
-        for name in expected:
-            if name not in instance:
-                yield path, f"missing required field {name!r}"
-    elif kind == "type":
-        wanted = " or ".join(str(_TYPE_NAMES.get(t, t)) for t in (expected if isinstance(expected, list) else [expected]))
-        yield path, f"expected {wanted}, got {show(instance)}"
-    elif kind == "enum":
-        yield path, f"{show(instance)} is not one of {', '.join(map(str, expected))}"
-    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        yield path, f"{show(instance)} is out of range: {_range(schema)}"
-    elif kind == "multipleOf":
-        yield path, f"{show(instance)} is not a multiple of {expected}"
-    elif kind == "minItems":
-        yield path, f"must list at least {expected} value(s)"
-    elif kind == "minLength":
-        yield path, "must not be empty"
-    else:
-        yield path, error.message
-
-
-def _known(value: object) -> Any:
-    """jsonschema types some error attributes as possibly unset; on a reported error they are set."""
-    return value
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    known = list(known)
-    # A short form ('steps', 'quality') is a part of the field the user meant.
-    close = (
-        difflib.get_close_matches(name, known, n=1, cutoff=0.6) or [k for k in known if len(name) >= 4 and name.lower() in k][:1]
-    )
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f"; expected one of: {', '.join(sorted(known))}"
-
-
-def show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return str(value)
-
-
-def _range(schema: Mapping[str, Any]) -> str:
-    low = schema.get("minimum", schema.get("exclusiveMinimum"))
-    high = schema.get("maximum", schema.get("exclusiveMaximum"))
-    if low is not None and high is not None:
-        return f"must be from {low} to {high}"
-    if low is not None:
-        return f"must be {'above' if 'exclusiveMinimum' in schema else 'at least'} {low}"
-    return f"must be {'below' if 'exclusiveMaximum' in schema else 'at most'} {high}"
-
-
-# -- the whole grid ------------------------------------------------------------------------------
+    @property
+    def spec(self) -> PromptSpec: ...
+    @property
+    def base(self) -> Mapping[str, Any]: ...
+    @property
+    def texts(self) -> tuple[tuple[dict[str, Scalar], str], ...]: ...
 
 
 def grid_size(manifest: Manifest, max_grid: int) -> None:
@@ -135,7 +46,7 @@ def grid_size(manifest: Manifest, max_grid: int) -> None:
         raise ManifestError([manifest.problem((), message)], stage="grid")
 
 
-def whole_grid(manifest: Manifest, prompts: Sequence[PromptPlan], seeds: Sequence[int]) -> None:
+def whole_grid(manifest: Manifest, prompts: Sequence[Arm], seeds: Sequence[int]) -> None:
     """Raise ManifestError (stage "grid") with every problem only the expanded grid shows."""
     problems = [problem for prompt in prompts for problem in _text_problems(manifest, prompt)]
     if not problems:
@@ -152,7 +63,7 @@ def _grid_total(manifest: Manifest) -> int:
     return sum(math.prod(len(values) for _, values in spec.vars) for spec in manifest.prompts) * grid * seeds
 
 
-def _text_problems(manifest: Manifest, prompt: PromptPlan) -> Iterator[Problem]:
+def _text_problems(manifest: Manifest, prompt: Arm) -> Iterator[Problem]:
     """Two var combinations that fill to one text ask the same thing; and each text obeys the
     prompt's own rules (not empty, not too long)."""
     where = ("prompts", prompt.spec.index, "prompt")
@@ -171,14 +82,14 @@ def _text_problems(manifest: Manifest, prompt: PromptPlan) -> Iterator[Problem]:
                 yield manifest.problem(where, f"with {_describe(var_values)}: {message}")
 
 
-def _duplicate_arms(manifest: Manifest, prompts: Sequence[PromptPlan]) -> Iterator[Problem]:
+def _duplicate_arms(manifest: Manifest, prompts: Sequence[Arm]) -> Iterator[Problem]:
     """Two prompts that share a text and every field the grid does not set ask the same thing."""
     swept = {name for name, _ in (*manifest.sweep, *manifest.zip)}
-    by_base: dict[str, dict[str, tuple[PromptPlan, dict[str, Scalar]]]] = {}
+    by_base: dict[str, dict[str, tuple[Arm, dict[str, Scalar]]]] = {}
     for prompt in prompts:
         unswept = {k: v for k, v in prompt.base.items() if k not in swept}
         owners = by_base.setdefault(json.dumps(unswept, sort_keys=True), {})
-        clashes: dict[str, tuple[PromptPlan, dict[str, Scalar], dict[str, Scalar]]] = {}
+        clashes: dict[str, tuple[Arm, dict[str, Scalar], dict[str, Scalar]]] = {}
         for var_values, text in prompt.texts:
             owner, owner_values = owners.setdefault(text, (prompt, var_values))
             if owner is not prompt:
@@ -212,7 +123,7 @@ def _conditional_fields() -> frozenset[str]:
     return frozenset(found)
 
 
-def _final_objects(manifest: Manifest, prompts: Sequence[PromptPlan], seed: int) -> Iterator[Problem]:
+def _final_objects(manifest: Manifest, prompts: Sequence[Arm], seed: int) -> Iterator[Problem]:
     """Check each prompt's final promptObjects against the provider's table.
 
     Every value was checked where the manifest states it, so what can still fail is a rule

@@ -1,8 +1,7 @@
-"""`flux-batch run`, `status` and `report`: the command-line edge of a run.
+"""`flux-batch run`: the command-line edge of a run.
 
 Decides where requests go and with which key, opens the run dir, wires signals to a graceful
-stop, shows progress, and turns the outcome into words and an exit code.
-"""
+stop, shows progress, and turns the outcome into words and an exit code."""
 
 from __future__ import annotations
 

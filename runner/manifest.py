@@ -13,9 +13,9 @@ from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
 
 from runner import inputs, schemas
-from runner.checks import did_you_mean, explain, format_path, show
 from runner.errors import ManifestError, Problem, TemplateError
 from runner.template import Template, render
+from runner.wording import did_you_mean, explain, format_path, show
 from runner.yamlfile import Document, Path, PathPart, parse
 
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runner import schemas
-from runner.checks import explain
 from runner.errors import UsageError
+from runner.wording import explain
 
 DEFAULT_BASE_URL = "https://api.1min.ai"
 OUTPUT_ROOT = Path("output")
