@@ -13,8 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +30,7 @@ from runner.progress import Progress, RunLog, fan_out
 from runner.settings import DEFAULT_BASE_URL, RunSettings, deadline_at, default_out
 from runner.stop import Stop
 from runner.store import LOG, RunDir
-from runner.summary import SUMMARY
+from runner.summary import SUMMARY, Stopped
 from runner.words import plural
 
 # SIGHUP is what a closed terminal or a dropped ssh session sends: a run stops as for SIGTERM.
@@ -78,8 +77,9 @@ def run_command(args: argparse.Namespace) -> int:
         progress = Progress(enabled=not args.no_progress)
         stop = Stop(deadline)
         received: list[int] = []
+        after_the_run = _AfterTheRun()
         try:
-            result = asyncio.run(_run(plan, run_dir, settings, target, stop, fan_out(progress, log), received))
+            result = asyncio.run(_run(plan, run_dir, settings, target, stop, fan_out(progress, log), received, after_the_run))
         except asyncio.CancelledError:
             progress.close()
             log.write("abandoned the jobs in flight at a second signal")
@@ -88,30 +88,32 @@ def run_command(args: argparse.Namespace) -> int:
             _say(f"flux-batch: to resume: {resume}")
             return signal_exit_code(received[-1]) if received else 130
         progress.close()
-        code = _exit_code(stop, received, result)
+        # What the run was is what its summary says: a signal after the summary was written
+        # (the run was over) is the report's business, not the run's.
+        stopped = None if result.idle else result.summary.stopped
+        code = _exit_code(stopped, received, result)
         if stop.reason is not None and not log.stopped:
             log.write(f"STOP: {stop.message}")
         log.write(f"finished with exit code {code}: {json.dumps(asdict(result.summary.jobs))}")
         log.close()
-    with _signals_interrupt():
-        _tell(plan, run_dir_path, result, run_dir.provenance is not None and run_dir.provenance.emulated)
-        if stop.reason is StopReason.SIGNAL:
-            done = result.summary.jobs.done
-            _say(f"flux-batch: interrupted; {done} of {plural(plan.total, 'job')} done. To resume: {resume}")
-        elif stop.reason is not None:
-            _say(f"flux-batch: stopped early: {stop.message}. {stop.reason.advice}")
-        if settings.report and not result.idle:
-            _write_report(run_dir_path, plan)
+    _tell(plan, run_dir_path, result, run_dir.provenance is not None and run_dir.provenance.emulated)
+    if stopped is not None and stopped.reason == StopReason.SIGNAL:
+        done = result.summary.jobs.done
+        _say(f"flux-batch: interrupted; {done} of {plural(plan.total, 'job')} done. To resume: {resume}")
+    elif stopped is not None:
+        _say(f"flux-batch: stopped early: {stopped.message}. {StopReason(stopped.reason).advice}")
+    if settings.report and not result.idle:
+        after_the_run.unless_signalled(lambda: _write_report(run_dir_path, plan))
     if settings.on_finish:
         _on_finish(settings.on_finish, run_dir_path / SUMMARY, code)
     return code
 
 
-def _exit_code(stop: Stop, received: list[int], result: Result) -> int:
-    if stop.reason is StopReason.SIGNAL:
+def _exit_code(stopped: Stopped | None, received: list[int], result: Result) -> int:
+    if stopped is not None and stopped.reason == StopReason.SIGNAL:
         return signal_exit_code(received[0])
-    if stop.reason is not None:
-        return stop.reason.exit_code
+    if stopped is not None:
+        return StopReason(stopped.reason).exit_code
     jobs = result.summary.jobs
     return EXIT_OK if jobs.done >= jobs.total else EXIT_FAILED
 
@@ -138,6 +140,7 @@ async def _run(
     stop: Stop,
     on_event: Callable[[Event], None],
     received: list[int],
+    after_the_run: _AfterTheRun,
 ) -> Result:
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
@@ -166,7 +169,8 @@ async def _run(
         if served is not None:
             await served.cleanup()
         for signum in SIGNALS:
-            loop.remove_signal_handler(signum)
+            loop.remove_signal_handler(signum)  # the default action again: a signal now would kill
+            after_the_run.take_over(signum)  # ... so the next handler goes in at once
 
 
 def _leave_the_terminal() -> None:
@@ -182,27 +186,41 @@ def _leave_the_terminal() -> None:
     os.close(devnull)
 
 
-class _Interrupted(Exception):
-    pass
+class _Interrupted(BaseException):
+    """A signal after the run: like KeyboardInterrupt, not an error a report may catch."""
 
 
-@contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """After the run: a signal cuts short what is left (the report), never the run's exit code."""
+class _AfterTheRun:
+    """From the end of the run to the exit, a signal skips what is left of the report and never
+    changes the run's exit code. It takes over each signal from the event loop's handler the
+    moment that is removed: in between, the default action would kill the process."""
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._interrupting = False
+
+    def take_over(self, signum: int) -> None:
+        signal.signal(signum, self._heard)
+
+    def _heard(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
             _leave_the_terminal()
-        raise _Interrupted(signal.Signals(signum).name)
+        self.received = signal.Signals(signum).name
+        if self._interrupting:
+            raise _Interrupted(self.received)
 
-    previous = {signum: signal.signal(signum, interrupt) for signum in SIGNALS}
-    try:
-        yield
-    except _Interrupted as exc:
-        _say(f"flux-batch: {exc} received after the run: the rest of its report was skipped")
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    def unless_signalled(self, work: Callable[[], None]) -> None:
+        """`work`, unless a signal has come, or until one comes."""
+        if self.received is None:
+            self._interrupting = True
+            try:
+                work()
+            except _Interrupted:
+                pass
+            finally:
+                self._interrupting = False
+        if self.received is not None:
+            _say(f"flux-batch: {self.received} received after the run: the rest of its report was skipped")
 
 
 def target_of(settings: RunSettings, use_emulator: bool) -> Target:

@@ -112,6 +112,10 @@ class Committer:
         self._syncfs = _syncfs_of(run_dir) if use_syncfs else None
         self._pool: ThreadPoolExecutor | None = None
 
+    def syncs_file_system(self) -> bool:
+        """True while a commit is made durable by one syncfs, False once by an fsync per file."""
+        return self._syncfs is not None
+
     def commit(self, images: list[Image], lines: bytes) -> None:
         targets = [(os.path.join(self.run_dir, name), data) for name, data in images]
         touched = {os.path.dirname(target) for target, _ in targets}

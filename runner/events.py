@@ -14,7 +14,8 @@ from runner.plan import Job
 @dataclass(frozen=True, slots=True)
 class Event:
     """Something the CLI may show: "planned" (`count` jobs to run, `done` of `total` already),
-    a job "done" or "failed", a "retry", a "note", or a "stop"."""
+    a job "done" (`elapsed` its latency) or "failed", a "retry" (`wait` the seconds before it),
+    a "note", or a "stop"."""
 
     kind: str
     count: int = 0
@@ -25,6 +26,7 @@ class Event:
     message: str = ""
     done: int = 0
     total: int = 0
+    wait: float = 0.0
 
 
 @dataclass

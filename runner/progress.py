@@ -110,7 +110,9 @@ class RunLog:
             self.write(f"{plural(event.count, 'job')} to run{before}")
         elif event.kind == "retry" and event.error:
             what = f" ({event.message})" if event.message else ""
-            self.write(f"retry {job or '-'} after attempt {event.attempt}{what}: {event.error.kind}: {event.error.message}")
+            after = f", in {event.wait:.1f} s" if event.wait else ""
+            error = f"{event.error.kind}: {event.error.message}"
+            self.write(f"retry {job or '-'} after attempt {event.attempt}{what}{after}: {error}")
         elif event.kind == "failed" and event.error:
             self.write(f"FAILED {job} after {plural(event.attempt, 'attempt')}: {event.error.kind}: {event.error.message}")
         elif event.kind == "note":

@@ -65,5 +65,5 @@ class Retrying:
         note = ""
         if self.policy.over_cap(error.retry_after):
             note = f": the server asked to wait {error.retry_after:g} s; waiting the cap of {self.policy.max_delay:g} s"
-        self._on_event(Event("retry", job=job, error=error, attempt=attempt, message=label + note))
+        self._on_event(Event("retry", job=job, error=error, attempt=attempt, message=label + note, wait=delay))
         await self._stop.sleep(delay, any_stop=not deep)

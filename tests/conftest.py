@@ -1,11 +1,37 @@
+"""What the tests share: an isolated directory per test, the real CLI in-process, the emulator
+in-process (pytest-aiohttp) or as a process of its own, the hostile server, and small helpers.
+
+Each fixture has a type (Cli, Api, EmulatorProcesses), so mypy --strict reads the tests too.
+"""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pytest_aiohttp import AiohttpServer
 
 from runner.cli import main
+from runner.emulator.knobs import DEFAULT_KEY, Knobs
+from runner.emulator.server import Emulator
+from runner.endpoint import Endpoint
+from runner.events import Event
+from runner.execute import run_plan
+from runner.manifest import loads
+from runner.pacing import RetryPolicy
+from runner.plan import make_plan
+from runner.settings import RunSettings
+from runner.stop import Stop
+from runner.store import RunDir
+from tests.hostile import Hostile
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,8 +50,12 @@ class CliResult:
         self.code, self.out, self.err = code, out, err
 
 
+Cli = Callable[..., CliResult]  # cli("plan", path) -> exit code, stdout, stderr
+Api = Callable[..., Awaitable[tuple[Emulator, str]]]  # await api(knobs) -> (the emulator, its base URL)
+
+
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     """Run the real entry point in-process: `cli("plan", path)` -> exit code, stdout, stderr."""
 
     def run(*argv: str) -> CliResult:
@@ -39,6 +69,11 @@ def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     return run
 
 
+def run_cli(cli: Cli, manifest: Path, url: str, *flags: str) -> CliResult:
+    """`flux-batch run MANIFEST --base-url URL --no-progress FLAGS`, in-process."""
+    return cli("run", str(manifest), "--base-url", url, "--no-progress", *flags)
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -46,26 +81,6 @@ def write(path: Path, text: str) -> Path:
 
 
 # -- the emulator, over real sockets --------------------------------------------------------
-
-import json as _json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
-
-from runner.emulator import server as _emulator  # noqa: E402
-from runner.emulator.knobs import DEFAULT_KEY, Knobs  # noqa: E402
-from runner.endpoint import Endpoint  # noqa: E402
-from runner.events import Event  # noqa: E402
-from runner.execute import run_plan  # noqa: E402
-from runner.manifest import loads  # noqa: E402
-from runner.pacing import RetryPolicy  # noqa: E402
-from runner.plan import make_plan  # noqa: E402
-from runner.settings import RunSettings  # noqa: E402
-from runner.stop import Stop  # noqa: E402
-from runner.store import RunDir  # noqa: E402
 
 FAST = Knobs(latency=(0.005, 0.02), max_side=64, retry_after=0.05)
 QUICK_RETRIES = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
@@ -83,11 +98,11 @@ def manifest_text(jobs: int, name: str = "t", **run: Any) -> str:
 
 
 @pytest.fixture
-async def api(aiohttp_server):  # type: ignore[no-untyped-def]
+async def api(aiohttp_server: AiohttpServer) -> Api:
     """`await api(knobs)` -> (Emulator, base URL), served on loopback."""
 
-    async def serve(knobs: Knobs = FAST) -> tuple[_emulator.Emulator, str]:
-        emulator = _emulator.Emulator(knobs)
+    async def serve(knobs: Knobs = FAST) -> tuple[Emulator, str]:
+        emulator = Emulator(knobs)
         server = await aiohttp_server(emulator.app)
         return emulator, str(server.make_url("")).rstrip("/")
 
@@ -103,23 +118,41 @@ async def run_text(
     events: list[Event] | None = None,
     deadline: float | None = None,
     base_dir: Path | None = None,
+    clock: Callable[[], float] = time.time,
+    on_event: Callable[[Event], None] | None = None,
     **settings: Any,
 ) -> tuple[dict[str, Any], Stop]:
     """Run a manifest text through the public core API, as `flux-batch run` does; local input
-    images are looked up in `base_dir`."""
+    images are looked up in `base_dir`. `clock` is the one the deadline is read from; `events`
+    collects what the run reports, and `on_event` hears it as it comes."""
     plan = make_plan(loads(text, "m.yaml", base_dir))
     resolved = RunSettings.resolve(plan.manifest.run, settings)
-    stop = Stop(deadline)
+    stop = Stop(deadline, clock=clock)
+    collected = events if events is not None else []
+
+    def heard(event: Event) -> None:
+        collected.append(event)
+        if on_event is not None:
+            on_event(event)
+
     with RunDir.open(run_dir, text, endpoint=Endpoint(base_url)) as opened:
-        result = await run_plan(
-            plan, opened, resolved, base_url, key, stop, (events.append if events is not None else lambda e: None), policy
-        )
+        result = await run_plan(plan, opened, resolved, base_url, key, stop, heard, policy)
     return result.summary.as_json(), stop
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait until `condition()` holds (or fail after `timeout`): for what a server finishes on
+    its own time, without guessing how long it takes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not so after {timeout} s")
+        await asyncio.sleep(0.01)
 
 
 def records(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / "records.jsonl"
-    return [_json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 class EmulatorProcess:
@@ -137,7 +170,7 @@ class EmulatorProcess:
 
     def stats(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.url}/__stats", timeout=5) as answer:
-            stats: dict[str, Any] = _json.loads(answer.read())
+            stats: dict[str, Any] = json.loads(answer.read())
         return stats
 
     def close(self) -> None:
@@ -147,8 +180,11 @@ class EmulatorProcess:
             self.process.stdout.close()
 
 
+EmulatorProcesses = Callable[..., EmulatorProcess]  # emulator_process("--latency", "0.1,0.2") -> a process
+
+
 @pytest.fixture
-def emulator_process() -> Iterator[Callable[..., EmulatorProcess]]:
+def emulator_process() -> Iterator[EmulatorProcesses]:
     started: list[EmulatorProcess] = []
 
     def start(*flags: str) -> EmulatorProcess:
@@ -188,10 +224,8 @@ def run_module(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def hostile() -> Iterator[Any]:
+def hostile() -> Iterator[Hostile]:
     """A misbehaving look-alike of the API on loopback (tests/hostile.py), stopped afterwards."""
-    from tests.hostile import Hostile
-
     server = Hostile().start()
     yield server
     server.stop()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, Cli
 
 CORPUS = sorted((REPO / "tests" / "bad_manifests").glob("*.yaml"))
 
@@ -22,7 +22,7 @@ def test_the_corpus_covers_every_kind_of_mistake() -> None:
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
-def test_bad_manifest_is_refused_with_its_messages(path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_bad_manifest_is_refused_with_its_messages(path: Path, cli: Cli) -> None:
     result = cli("validate", str(path))
     assert result.code == 2
     assert result.out == ""

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 from runner.plan import job_id
-from tests.conftest import REPO, write
+from tests.conftest import REPO, Cli, write
 
 EXAMPLES = sorted((REPO / "manifests").glob("*.yaml"))
 SPEC_EXAMPLE = REPO / "tests" / "fixtures" / "spec-example.yaml"
 
 
-def test_every_shipped_example_manifest_is_valid(cli) -> None:  # type: ignore[no-untyped-def]
+def test_every_shipped_example_manifest_is_valid(cli: Cli) -> None:
     result = cli("validate", *map(str, EXAMPLES))
     assert result.code == 0, result.err
     assert result.err == ""
@@ -22,7 +22,7 @@ def test_every_shipped_example_manifest_is_valid(cli) -> None:  # type: ignore[n
     assert f"{REPO / 'manifests' / 'example.yaml'}: ok, 8 jobs from 2 prompts" in result.out
 
 
-def test_validate_reports_every_file_and_fails_if_any_is_bad(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_validate_reports_every_file_and_fails_if_any_is_bad(cli: Cli, tmp_path: Path) -> None:
     bad = write(tmp_path / "bad.yaml", "version: 1\nname: b\nprompts:\n  - {id: a, prompt: c, params: {guidance: -1}}\n")
     result = cli("validate", str(REPO / "manifests" / "example.yaml"), str(bad))
     assert result.code == 2
@@ -30,7 +30,7 @@ def test_validate_reports_every_file_and_fails_if_any_is_bad(cli, tmp_path: Path
     assert f"{bad}:4: prompts[0].params.guidance: -1 is out of range: must be from 0 to 50" in result.err
 
 
-def test_plan_summarises_prompts_axes_and_estimate(cli) -> None:  # type: ignore[no-untyped-def]
+def test_plan_summarises_prompts_axes_and_estimate(cli: Cli) -> None:
     result = cli("plan", str(SPEC_EXAMPLE))
     assert result.code == 0, result.err
     lines = result.out.splitlines()
@@ -44,7 +44,7 @@ def test_plan_summarises_prompts_axes_and_estimate(cli) -> None:  # type: ignore
     assert "about 2 min at concurrency 8" in result.out
 
 
-def test_plan_json_prints_one_job_per_line_as_a_records_line_has_them(cli) -> None:  # type: ignore[no-untyped-def]
+def test_plan_json_prints_one_job_per_line_as_a_records_line_has_them(cli: Cli) -> None:
     result = cli("plan", "--json", str(SPEC_EXAMPLE))
     assert result.code == 0
     jobs = [json.loads(line) for line in result.out.splitlines()]
@@ -55,7 +55,7 @@ def test_plan_json_prints_one_job_per_line_as_a_records_line_has_them(cli) -> No
         assert job["request"]["promptObject"]["seed"] == job["axes"]["seed"]
 
 
-def test_plan_counts_what_a_run_dir_already_holds(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_plan_counts_what_a_run_dir_already_holds(cli: Cli, tmp_path: Path) -> None:
     jobs = [json.loads(line) for line in cli("plan", "--json", str(SPEC_EXAMPLE)).out.splitlines()]
     run_dir = tmp_path / "runs" / "city"
     lines = [json.dumps({"job_id": j["job_id"], "status": "success", "files": []}) for j in jobs[:5]]
@@ -68,7 +68,7 @@ def test_plan_counts_what_a_run_dir_already_holds(cli, tmp_path: Path) -> None: 
     assert f"{run_dir}: 5 done, 1 failed and tried again, 27 to run" in result.out
 
 
-def test_plan_of_a_bad_manifest_exits_2_with_the_problems(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_plan_of_a_bad_manifest_exits_2_with_the_problems(cli: Cli, tmp_path: Path) -> None:
     bad = write(tmp_path / "m.yaml", "version: 1\nname: b\nprompts:\n  - {id: a, prompt: '{x}'}\n")
     result = cli("plan", "--json", str(bad))
     assert result.code == 2
@@ -76,13 +76,13 @@ def test_plan_of_a_bad_manifest_exits_2_with_the_problems(cli, tmp_path: Path) -
     assert f"{bad}:4: prompts[0].prompt: placeholder {{x}} has no var" in result.err
 
 
-def test_a_missing_manifest_file_is_a_clear_error(cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_manifest_file_is_a_clear_error(cli: Cli) -> None:
     result = cli("validate", "nowhere.yaml")
     assert result.code == 2
     assert "nowhere.yaml: cannot read the manifest: No such file or directory" in result.err
 
 
-def test_unknown_verb_is_a_usage_error_with_a_did_you_mean(cli) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_verb_is_a_usage_error_with_a_did_you_mean(cli: Cli) -> None:
     result = cli("frobnicate")
     assert result.code == 2
     assert "'frobnicate' is not a command; `flux-batch --help` lists them: validate, plan, run" in result.err
@@ -127,7 +127,7 @@ def test_plan_json_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert "BrokenPipe" not in pipeline.stderr
 
 
-def test_run_help_states_the_real_defaults_and_the_exit_codes(cli) -> None:  # type: ignore[no-untyped-def]
+def test_run_help_states_the_real_defaults_and_the_exit_codes(cli: Cli) -> None:
     from runner.settings import RunSettings
 
     result = cli("run", "--help")
@@ -140,14 +140,14 @@ def test_run_help_states_the_real_defaults_and_the_exit_codes(cli) -> None:  # t
     assert "ONEMIN_API_KEY" in text and "3 stopped early, resumable" in text
 
 
-def test_plan_against_a_path_that_holds_no_run_dir(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_plan_against_a_path_that_holds_no_run_dir(cli: Cli, tmp_path: Path) -> None:
     in_the_way = write(tmp_path / "a-file", "not a directory")
     result = cli("plan", str(SPEC_EXAMPLE), "--out", str(in_the_way))
     assert result.code == 0
     assert f"{in_the_way}: 0 done, 32 to run" in result.out
 
 
-def test_a_verb_leaves_the_garbage_collector_as_it_found_it(cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_verb_leaves_the_garbage_collector_as_it_found_it(cli: Cli) -> None:
     import gc
 
     before = gc.get_threshold()

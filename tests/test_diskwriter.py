@@ -37,7 +37,9 @@ def test_a_frame_survives_the_pipe_whole() -> None:
 
 
 @pytest.mark.parametrize("use_syncfs", [True, False], ids=["syncfs", "fsync-each-file"])
-def test_both_ways_of_syncing_write_the_images_then_the_lines(tmp_path: Path, use_syncfs: bool, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_both_ways_of_syncing_write_the_images_then_the_lines(
+    tmp_path: Path, use_syncfs: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not use_syncfs:
         monkeypatch.setattr(diskwriter, "_syncfs_of", lambda directory: None)  # as on a system without syncfs(2)
     answers = io.BytesIO()
@@ -50,7 +52,9 @@ def test_both_ways_of_syncing_write_the_images_then_the_lines(tmp_path: Path, us
     assert not list(tmp_path.glob("images/*/.partial-*"))
 
 
-def test_a_full_disk_is_answered_with_its_errno_and_nothing_of_the_frame_is_recorded(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_full_disk_is_answered_with_its_errno_and_nothing_of_the_frame_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_space(target: str, data: bytes, durable: bool = True) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", target)
 
@@ -72,7 +76,9 @@ def test_a_frame_cut_short_by_a_dying_run_writes_nothing(tmp_path: Path) -> None
     assert not (tmp_path / "images").exists() and (tmp_path / "records.jsonl").read_bytes() == b""
 
 
-async def test_the_writer_process_gets_neither_the_api_key_nor_the_terminal_s_signals(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_the_writer_process_gets_neither_the_api_key_nor_the_terminal_s_signals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ONEMIN_API_KEY", "sk-test-NEVER-PRINT-ME")
     with RunDir.open(tmp_path / "run", "x") as run_dir:
         async with run_dir.records() as writer:
@@ -117,17 +123,22 @@ async def test_a_stream_of_lines_shares_commits_and_a_lone_or_last_line_is_commi
     assert len(lines) == 203 and len(list((tmp_path / "run" / "images" / "p").iterdir())) == 200
 
 
-def test_a_slow_syncfs_gives_way_to_an_fsync_per_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_slow_syncfs_gives_way_to_an_fsync_per_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """syncfs waits for every program's writes: on a disk another program floods, ours alone are synced."""
     monkeypatch.setattr(diskwriter, "SLOW_SYNCFS_S", -1.0)  # every syncfs counts as slow
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(diskwriter.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+
+    def counted_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counted_fsync)  # the writer calls os.fsync: the same module
     committer = diskwriter.Committer(str(tmp_path))
-    if committer._syncfs is None:
+    if not committer.syncs_file_system():
         pytest.skip("no syncfs(2) here: files are always fsynced one by one")
     committer.commit([("images/p/a.webp", b"first")], LINE)
-    assert committer._syncfs is None and len(synced) == 1  # syncfs, then the records file
+    assert not committer.syncs_file_system() and len(synced) == 1  # syncfs, then the records file
     committer.commit([("images/p/b.webp", b"second"), ("images/p/c.webp", b"third")], LINE)
     assert len(synced) == 1 + 2 + 1 + 1  # each image, their directory, the records file
     committer.close()

@@ -11,12 +11,25 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from tests.conftest import REPO, manifest_text, records, run_module, start_run, wait_for_lines, write
+from tests.conftest import (
+    REPO,
+    Api,
+    Cli,
+    EmulatorProcesses,
+    manifest_text,
+    records,
+    run_cli,
+    run_module,
+    start_run,
+    wait_for_lines,
+    write,
+)
 from tests.hostile import Hostile, ai_record, bomb_png, png
 
 SECRET = "sk-live-0123456789-NEVER-WRITE-ME"
@@ -49,15 +62,13 @@ def writer_of(run_pid: int, timeout: float = 15) -> int:
     raise AssertionError(f"no disk writer under pid {run_pid}")
 
 
-def run_cli(cli, manifest: Path, url: str, *flags: str):  # type: ignore[no-untyped-def]
-    return cli("run", str(manifest), "--base-url", url, "--no-progress", *flags)
-
-
 # -- 1. the key never follows a redirect ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("status", [302, 307, 308])
-def test_a_redirect_of_a_generation_never_takes_the_key_along(cli, tmp_path: Path, hostile, monkeypatch, status: int) -> None:  # type: ignore[no-untyped-def]
+def test_a_redirect_of_a_generation_never_takes_the_key_along(
+    cli: Cli, tmp_path: Path, hostile: Hostile, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
     elsewhere = Hostile().start()
     try:
 
@@ -77,7 +88,9 @@ def test_a_redirect_of_a_generation_never_takes_the_key_along(cli, tmp_path: Pat
         elsewhere.stop()
 
 
-def test_a_redirect_of_a_poll_or_an_upload_never_takes_the_key_along(cli, tmp_path: Path, hostile, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_redirect_of_a_poll_or_an_upload_never_takes_the_key_along(
+    cli: Cli, tmp_path: Path, hostile: Hostile, monkeypatch: pytest.MonkeyPatch
+) -> None:
     elsewhere = Hostile().start()
     try:
         running = ai_record({"prompt": "x"}, [], status="PROCESSING")
@@ -111,7 +124,7 @@ def test_a_redirect_of_a_poll_or_an_upload_never_takes_the_key_along(cli, tmp_pa
 # -- 2 and 3. Retry-After of any shape: read without crashing, capped, cut short ----------------
 
 
-def test_a_retry_after_date_with_a_numeric_zone_is_read_and_honoured(cli, tmp_path: Path, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_a_retry_after_date_with_a_numeric_zone_is_read_and_honoured(cli: Cli, tmp_path: Path, hostile: Hostile) -> None:
     asked: set[str] = set()
 
     async def once_too_many(request: web.Request) -> web.StreamResponse:
@@ -131,7 +144,7 @@ def test_a_retry_after_date_with_a_numeric_zone_is_read_and_honoured(cli, tmp_pa
 
 
 @pytest.mark.parametrize("retry_after", ["999999", "inf", "1e309", "Fri, 31 Dec 9999 23:59:59 GMT"])
-def test_no_retry_after_outlives_the_deadline(cli, tmp_path: Path, hostile, retry_after: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_retry_after_outlives_the_deadline(cli: Cli, tmp_path: Path, hostile: Hostile, retry_after: str) -> None:
     async def always_later(request: web.Request) -> web.StreamResponse:
         return web.json_response(
             {"errorCode": "RATE_LIMIT", "message": "later"}, status=429, headers={"Retry-After": retry_after}
@@ -146,17 +159,17 @@ def test_no_retry_after_outlives_the_deadline(cli, tmp_path: Path, hostile, retr
     assert "waiting the cap of 120 s" in log and "the server asked to wait" in log
 
 
-def test_sigterm_ends_a_long_retry_after_at_once(tmp_path: Path, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_ends_a_long_retry_after_at_once(tmp_path: Path, hostile: Hostile) -> None:
     async def always_later(request: web.Request) -> web.StreamResponse:
         return web.json_response({"errorCode": "RATE_LIMIT", "message": "later"}, status=429, headers={"Retry-After": "999999"})
 
     hostile.features = always_later
     manifest = write(tmp_path / "m.yaml", manifest_text(3))
     run = start_run(manifest, hostile.url)
+    log = tmp_path / "output" / "t" / "run.log"
     deadline = time.monotonic() + 15
-    while not hostile.requests_to("/api/features") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    while "waiting the cap of 120 s" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the run is in its long wait
     signalled = time.monotonic()
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=10)
@@ -169,7 +182,7 @@ def test_sigterm_ends_a_long_retry_after_at_once(tmp_path: Path, hostile) -> Non
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 600 KB file system (tmpfs), mounted for the test; skipped where that is not allowed."""
     where = tmp_path / "disk"
     where.mkdir()
@@ -182,7 +195,9 @@ def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
     subprocess.run(["umount", "-l", str(where)], check=False)
 
 
-def test_a_full_disk_stops_the_run_with_exit_3_and_a_clean_run_dir(cli, small_disk: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+def test_a_full_disk_stops_the_run_with_exit_3_and_a_clean_run_dir(
+    cli: Cli, small_disk: Path, emulator_process: EmulatorProcesses
+) -> None:
     served = emulator_process("--latency", "0.01,0.02", "--max-side", "600")
     manifest = write(small_disk.parent / "m.yaml", manifest_text(60, concurrency=4).replace("megapixels: 0.25", "megapixels: 1"))
     run_dir = small_disk / "run"
@@ -200,12 +215,12 @@ def test_a_full_disk_stops_the_run_with_exit_3_and_a_clean_run_dir(cli, small_di
     assert "STOP: the disk holding" in log
 
 
-def test_a_writer_that_dies_is_named_as_such_not_as_a_full_disk(tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+def test_a_writer_that_dies_is_named_as_such_not_as_a_full_disk(tmp_path: Path, emulator_process: EmulatorProcesses) -> None:
     served = emulator_process("--latency", "0.2,0.3", "--max-side", "32")
     manifest = write(tmp_path / "m.yaml", manifest_text(40, concurrency=2))
     run = start_run(manifest, served.url)
     writer = writer_of(run.pid)
-    time.sleep(0.5)
+    wait_for_lines(tmp_path / "output" / "t", 2)  # it has written: the run counts on it
     os.kill(writer, signal.SIGKILL)
     _, err = run.communicate(timeout=30)
     assert run.returncode == 3, err
@@ -216,7 +231,9 @@ def test_a_writer_that_dies_is_named_as_such_not_as_a_full_disk(tmp_path: Path, 
 # -- 5. a damaged records.jsonl, an image deleted: nothing paid again ----------------------------
 
 
-def test_damaged_lines_are_set_aside_and_their_images_recovered_not_paid_again(cli, tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+def test_damaged_lines_are_set_aside_and_their_images_recovered_not_paid_again(
+    cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses
+) -> None:
     served = emulator_process("--latency", "0.01,0.02", "--max-side", "32")
     manifest = write(tmp_path / "m.yaml", manifest_text(12, concurrency=1))
     assert run_cli(cli, manifest, served.url).code == 0
@@ -253,7 +270,7 @@ def test_damaged_lines_are_set_aside_and_their_images_recovered_not_paid_again(c
 # -- 7. memory the server drives -------------------------------------------------------------------
 
 
-def test_an_answer_with_too_many_results_fails_the_job_without_fetching_them(cli, tmp_path: Path, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_an_answer_with_too_many_results_fails_the_job_without_fetching_them(cli: Cli, tmp_path: Path, hostile: Hostile) -> None:
     async def thirty(request: web.Request) -> web.StreamResponse:
         body = await request.json()
         return web.json_response({"aiRecord": ai_record(body["promptObject"], [f"images/{n}.png" for n in range(30)])})
@@ -265,7 +282,7 @@ def test_an_answer_with_too_many_results_fails_the_job_without_fetching_them(cli
     assert not [seen for seen in hostile.seen if seen.path.startswith("/asset/")]
 
 
-def test_a_flood_of_an_answer_is_cut_off_at_the_cap_in_bounded_memory(tmp_path: Path, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_a_flood_of_an_answer_is_cut_off_at_the_cap_in_bounded_memory(tmp_path: Path, hostile: Hostile) -> None:
     async def flood(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
@@ -296,7 +313,7 @@ def test_a_flood_of_an_answer_is_cut_off_at_the_cap_in_bounded_memory(tmp_path: 
     assert usage.ru_maxrss < 150 * 1024, f"{usage.ru_maxrss} KB"  # two floods of 300 MB were not held
 
 
-async def test_downloads_hold_no_more_than_the_memory_budget(hostile) -> None:  # type: ignore[no-untyped-def]
+async def test_downloads_hold_no_more_than_the_memory_budget(hostile: Hostile) -> None:
     import asyncio
 
     import aiohttp
@@ -322,7 +339,7 @@ async def test_downloads_hold_no_more_than_the_memory_budget(hostile) -> None:  
 # -- 8. SIGHUP ---------------------------------------------------------------------------------------
 
 
-def test_sighup_stops_like_sigterm_and_a_rerun_pays_nothing_twice(tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+def test_sighup_stops_like_sigterm_and_a_rerun_pays_nothing_twice(tmp_path: Path, emulator_process: EmulatorProcesses) -> None:
     served = emulator_process("--latency", "0.2,0.3", "--max-side", "32")
     manifest = write(tmp_path / "m.yaml", manifest_text(30, concurrency=4))
     argv = [sys.executable, "-m", "runner", "run", str(manifest), "--base-url", served.url, "--no-progress"]
@@ -343,7 +360,7 @@ def test_sighup_stops_like_sigterm_and_a_rerun_pays_nothing_twice(tmp_path: Path
 # -- 9. decompression bombs -----------------------------------------------------------------------
 
 
-def test_a_bomb_as_a_result_is_kept_but_never_decoded(cli, tmp_path: Path, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_a_bomb_as_a_result_is_kept_but_never_decoded(cli: Cli, tmp_path: Path, hostile: Hostile) -> None:
     hostile.image = bomb_png()
     hook = write(tmp_path / "hook.py", "import sys; open('hook.ran', 'w').write(sys.argv[1])\n")
     manifest = write(tmp_path / "m.yaml", manifest_text(2))
@@ -359,7 +376,7 @@ def test_a_bomb_as_a_result_is_kept_but_never_decoded(cli, tmp_path: Path, hosti
     assert again.code == 0, again.err
 
 
-def test_a_bomb_as_an_input_image_is_a_manifest_error(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_bomb_as_an_input_image_is_a_manifest_error(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "inputs").mkdir()
     (tmp_path / "inputs" / "bomb.png").write_bytes(bomb_png())
     manifest = write(
@@ -375,8 +392,8 @@ def test_a_bomb_as_an_input_image_is_a_manifest_error(cli, tmp_path: Path) -> No
 
 
 def test_a_manifest_cannot_send_the_key_elsewhere_run_a_command_or_write_outside_output(
-    cli, tmp_path: Path, hostile, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    cli: Cli, tmp_path: Path, hostile: Hostile, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ONEMIN_API_KEY", SECRET)
     host = hostile.url.removeprefix("http://")
     for block, said in [
@@ -403,7 +420,9 @@ def test_a_manifest_cannot_send_the_key_elsewhere_run_a_command_or_write_outside
 # -- 11. a server that echoes the key ---------------------------------------------------------------
 
 
-def test_a_key_echoed_back_is_written_and_printed_nowhere(cli, tmp_path: Path, hostile, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_echoed_back_is_written_and_printed_nowhere(
+    cli: Cli, tmp_path: Path, hostile: Hostile, monkeypatch: pytest.MonkeyPatch
+) -> None:
     escaped = "".join(f"\\u{ord(c):04x}" for c in SECRET)  # the key spelled in JSON escapes
 
     async def echo(request: web.Request) -> web.StreamResponse:
@@ -438,7 +457,7 @@ def test_a_key_echoed_back_is_written_and_printed_nowhere(cli, tmp_path: Path, h
 # -- 12. grids past the limit -------------------------------------------------------------------------
 
 
-def test_a_grid_past_the_limit_is_refused_by_every_verb_unless_lifted(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_grid_past_the_limit_is_refused_by_every_verb_unless_lifted(cli: Cli, tmp_path: Path) -> None:
     huge = REPO / "tests" / "bad_manifests" / "grid-too-large.yaml"
     started = time.monotonic()
     for verb in (["validate"], ["plan"], ["plan", "--json"], ["run", "--max-jobs", "3", "--emulator"]):
@@ -454,7 +473,7 @@ def test_a_grid_past_the_limit_is_refused_by_every_verb_unless_lifted(cli, tmp_p
 # -- 13. an input picture changed during the run ----------------------------------------------------
 
 
-async def test_an_input_picture_changed_after_loading_is_not_sent_under_the_old_id(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_an_input_picture_changed_after_loading_is_not_sent_under_the_old_id(api: Api, tmp_path: Path) -> None:
     from runner.endpoint import Endpoint
     from runner.execute import run_plan
     from runner.manifest import loads
@@ -490,7 +509,7 @@ async def test_an_input_picture_changed_after_loading_is_not_sent_under_the_old_
     ],
     ids=["timeout-inf", "deadline-far", "credits-tiny", "rate-nan"],
 )
-def test_absurd_numbers_are_usage_errors_not_tracebacks(cli, tmp_path: Path, flags: list[str]) -> None:  # type: ignore[no-untyped-def]
+def test_absurd_numbers_are_usage_errors_not_tracebacks(cli: Cli, tmp_path: Path, flags: list[str]) -> None:
     result = cli("run", str(write(tmp_path / "m.yaml", manifest_text(2))), "--emulator", *flags)
     assert result.code == 2, result.err
     assert "Traceback" not in result.err
@@ -498,7 +517,7 @@ def test_absurd_numbers_are_usage_errors_not_tracebacks(cli, tmp_path: Path, fla
     assert not (tmp_path / "output").exists()
 
 
-def test_report_of_a_read_only_run_dir_is_a_clear_message(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_report_of_a_read_only_run_dir_is_a_clear_message(cli: Cli, tmp_path: Path) -> None:
     done = run_module(tmp_path, "run", str(REPO / "manifests" / "example.yaml"), "--emulator", "--out", "run", "--no-report")
     assert done.returncode == 0, done.stderr
     if os.geteuid() != 0:
@@ -514,7 +533,7 @@ def test_report_of_a_read_only_run_dir_is_a_clear_message(cli, tmp_path: Path) -
     assert f"flux-batch: cannot write the report in {tmp_path / 'run'}: Read-only file system" in result.err
 
 
-def test_a_message_holding_script_markup_leaves_the_report_whole(cli, tmp_path: Path, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_a_message_holding_script_markup_leaves_the_report_whole(cli: Cli, tmp_path: Path, hostile: Hostile) -> None:
     async def refuse(request: web.Request) -> web.StreamResponse:
         message = "<!--<script>alert(1)</script> and </script><!--"
         return web.json_response({"errorCode": "BAD", "message": message}, status=400)
@@ -530,15 +549,16 @@ def test_a_message_holding_script_markup_leaves_the_report_whole(cli, tmp_path: 
     assert all("<!--<script>alert(1)</script>" in job["error"]["message"] for job in jobs)
 
 
-def test_download_retries_are_written_to_run_log(cli, tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+def test_download_retries_are_written_to_run_log(cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses) -> None:
     served = emulator_process("--latency", "0.01,0.02", "--max-side", "32", "--download-fail-first", "1")
     result = run_cli(cli, write(tmp_path / "m.yaml", manifest_text(2)), served.url)
     assert result.code == 0, result.err
     log = (tmp_path / "output" / "t" / "run.log").read_text()
-    assert log.count("(download): download: HTTP 503 from the image host") == 2
+    retries = [line for line in log.splitlines() if " (download), in " in line]
+    assert len(retries) == 2 and all(line.endswith(": download: HTTP 503 from the image host") for line in retries)
 
 
-def test_the_writer_of_a_killed_run_holds_the_lock_until_it_is_done(tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+def test_the_writer_of_a_killed_run_holds_the_lock_until_it_is_done(tmp_path: Path, emulator_process: EmulatorProcesses) -> None:
     served = emulator_process("--latency", "0.05,0.1", "--max-side", "32")
     manifest = write(tmp_path / "m.yaml", manifest_text(40, concurrency=4))
     argv = [sys.executable, "-m", "runner", "run", str(manifest), "--base-url", served.url, "--no-progress"]
@@ -559,7 +579,7 @@ def test_the_writer_of_a_killed_run_holds_the_lock_until_it_is_done(tmp_path: Pa
     assert len(successes) == len(set(successes)) == 40
 
 
-def test_a_report_that_fails_changes_neither_the_exit_code_nor_the_hook(cli, tmp_path: Path, hostile) -> None:  # type: ignore[no-untyped-def]
+def test_a_report_that_fails_changes_neither_the_exit_code_nor_the_hook(cli: Cli, tmp_path: Path, hostile: Hostile) -> None:
     (tmp_path / "output" / "t" / "report.html").mkdir(parents=True)  # where the report must go
     hook = write(tmp_path / "hook.py", "import sys; open('hook.ran', 'w').write(sys.argv[1])\n")
     result = run_cli(cli, write(tmp_path / "m.yaml", manifest_text(2)), hostile.url, "--on-finish", f"{sys.executable} {hook}")

@@ -11,7 +11,7 @@ from runner import inputs
 from runner.errors import ManifestError
 from runner.manifest import load
 from runner.plan import make_plan
-from tests.conftest import REPO, records, run_module, run_text, write
+from tests.conftest import REPO, Api, Cli, records, run_module, run_text, write
 
 SKETCH = REPO / "manifests" / "inputs" / "cottage-sketch.png"
 OTHER = REPO / "tests" / "fixtures" / "inputs" / "sketch.png"
@@ -36,7 +36,7 @@ def inputs_dir(tmp_path: Path) -> Path:
     return tmp_path / "inputs"
 
 
-async def test_each_picture_is_uploaded_once_and_a_rerun_uploads_nothing(api, tmp_path: Path, inputs_dir: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_each_picture_is_uploaded_once_and_a_rerun_uploads_nothing(api: Api, tmp_path: Path, inputs_dir: Path) -> None:
     server, url = await api()
     text = three_arms(tmp_path)
     manifest = write(tmp_path / "m.yaml", text)
@@ -82,8 +82,8 @@ def test_the_job_id_follows_the_content_not_the_name(tmp_path: Path, inputs_dir:
     ],
 )
 def test_a_missing_or_unreadable_input_is_a_manifest_error(
-    cli, tmp_path: Path, inputs_dir: Path, written: str, make: bytes | None, message: str
-) -> None:  # type: ignore[no-untyped-def]
+    cli: Cli, tmp_path: Path, inputs_dir: Path, written: str, make: bytes | None, message: str
+) -> None:
     shutil.copy(SKETCH, inputs_dir / "cottage.png")
     if make is not None:
         (tmp_path / written).write_bytes(make)
@@ -95,7 +95,7 @@ def test_a_missing_or_unreadable_input_is_a_manifest_error(
     assert f"{manifest}:6: prompts[0].image_prompt: {message}" in result.err
 
 
-def test_a_missing_file_gets_a_did_you_mean(cli, tmp_path: Path, inputs_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_file_gets_a_did_you_mean(cli: Cli, tmp_path: Path, inputs_dir: Path) -> None:
     shutil.copy(SKETCH, inputs_dir / "cottage.png")
     manifest = write(
         tmp_path / "m.yaml",
@@ -104,7 +104,7 @@ def test_a_missing_file_gets_a_did_you_mean(cli, tmp_path: Path, inputs_dir: Pat
     assert "(did you mean 'cottage.png'?)" in cli("validate", str(manifest)).err
 
 
-def test_an_oversized_input_is_refused(tmp_path: Path, inputs_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_oversized_input_is_refused(tmp_path: Path, inputs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inputs, "MAX_INPUT_BYTES", 1000)
     shutil.copy(SKETCH, inputs_dir / "cottage.png")
     manifest = write(
@@ -114,7 +114,7 @@ def test_an_oversized_input_is_refused(tmp_path: Path, inputs_dir: Path, monkeyp
         load(manifest)
 
 
-async def test_asset_paths_and_urls_are_sent_as_written(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_asset_paths_and_urls_are_sent_as_written(api: Api, tmp_path: Path) -> None:
     server, url = await api()
     text = (
         "version: 1\nname: t\nprompts:\n  - {id: a, prompt: x}\n"
@@ -138,7 +138,7 @@ def test_the_img2img_example_runs_with_one_upload(tmp_path: Path) -> None:
     assert "6 jobs: 6 done, 0 failed, 0 pending" in status.stdout
 
 
-async def test_uploads_are_retried_like_any_request(api, tmp_path: Path, inputs_dir: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_uploads_are_retried_like_any_request(api: Api, tmp_path: Path, inputs_dir: Path) -> None:
     from tests.conftest import FAST
 
     server, url = await api(FAST.with_(upload_fail_first=3))

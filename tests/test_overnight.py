@@ -17,7 +17,7 @@ from runner.manifest import loads
 from runner.plan import make_plan
 from runner.progress import Progress
 from runner.settings import deadline_at
-from tests.conftest import manifest_text, records, write
+from tests.conftest import Cli, EmulatorProcesses, manifest_text, records, run_cli, write
 
 GRID = (
     "version: 1\nname: grid\nprompts:\n  - {id: a, prompt: 'one {x}', vars: {x: [p, q]}}\n"
@@ -111,11 +111,7 @@ def test_a_resumed_run_says_what_it_resumes_and_counts_from_there() -> None:
 # -- the command line against an emulator process ---------------------------------------------
 
 
-def run_cli(cli, manifest: Path, url: str, *flags: str):  # type: ignore[no-untyped-def]
-    return cli("run", str(manifest), "--base-url", url, "--no-progress", *flags)
-
-
-def test_max_credits_caps_the_spend_of_one_invocation(cli, tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+def test_max_credits_caps_the_spend_of_one_invocation(cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses) -> None:
     served = emulator_process("--latency", "0.01,0.02", "--max-side", "32")
     manifest = write(tmp_path / "m.yaml", manifest_text(10, credits_per_image=2.5))
     result = run_cli(cli, manifest, served.url, "--max-credits", "10")
@@ -130,14 +126,14 @@ def test_max_credits_caps_the_spend_of_one_invocation(cli, tmp_path: Path, emula
     assert "the median of 4 images made here" in plan.out
 
 
-def test_max_credits_needs_the_price_of_an_image(cli, tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+def test_max_credits_needs_the_price_of_an_image(cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses) -> None:
     manifest = write(tmp_path / "m.yaml", manifest_text(3))
     result = cli("run", str(manifest), "--base-url", "http://127.0.0.1:9", "--max-credits", "5")
     assert result.code == 2
     assert "--max-credits needs the price of an image" in result.err
 
 
-def test_status_plan_log_and_history_of_a_partial_run(cli, tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+def test_status_plan_log_and_history_of_a_partial_run(cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses) -> None:
     served = emulator_process("--latency", "0.01,0.02", "--max-side", "32", "--refuse", "0.3", "--seed", "3")
     manifest = write(tmp_path / "m.yaml", manifest_text(12))
     first = run_cli(cli, manifest, served.url, "--max-jobs", "8")
@@ -164,7 +160,9 @@ def test_status_plan_log_and_history_of_a_partial_run(cli, tmp_path: Path, emula
     assert log.count("finished with exit code") == 2
 
 
-def test_on_finish_runs_with_the_summary_path_and_without_the_key(cli, tmp_path: Path, emulator_process, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_on_finish_runs_with_the_summary_path_and_without_the_key(
+    cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ONEMIN_API_KEY", "emulator-key")
     served = emulator_process("--latency", "0.01,0.02", "--max-side", "32")
     manifest = write(tmp_path / "m.yaml", manifest_text(3))
@@ -182,7 +180,7 @@ def test_on_finish_runs_with_the_summary_path_and_without_the_key(cli, tmp_path:
     assert (code, key_seen, succeeded) == ("0", False, 3)
 
 
-def test_plan_warns_before_a_very_large_grid(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_plan_warns_before_a_very_large_grid(cli: Cli, tmp_path: Path) -> None:
     manifest = write(
         tmp_path / "big.yaml",
         "version: 1\nname: big\nprompts:\n  - {id: a, prompt: x}\nsweep:\n"
@@ -194,7 +192,7 @@ def test_plan_warns_before_a_very_large_grid(cli, tmp_path: Path) -> None:  # ty
     assert "warning: " in result.err and "makes 12,500 jobs and about 18,750 credits" in result.err
 
 
-def test_a_deadline_stops_the_run_with_exit_3(cli, tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+def test_a_deadline_stops_the_run_with_exit_3(cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses) -> None:
     import time
 
     served = emulator_process("--latency", "0.3,0.3", "--max-side", "32")

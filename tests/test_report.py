@@ -8,13 +8,17 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO, records, run_module
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.conftest import REPO, EmulatorProcesses, records, run_module
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -71,7 +75,7 @@ def test_the_report_references_every_image_and_labels_axes_and_arms(example_run:
     assert "http://" not in text and "https://" not in text
 
 
-def test_failed_and_pending_jobs_show_in_their_cells(tmp_path: Path, emulator_process) -> None:  # type: ignore[no-untyped-def]
+def test_failed_and_pending_jobs_show_in_their_cells(tmp_path: Path, emulator_process: EmulatorProcesses) -> None:
     served = emulator_process("--latency", "0.01,0.02", "--max-side", "32", "--refuse", "0.5", "--seed", "4")
     manifest = tmp_path / "m.yaml"
     manifest.write_text(
@@ -182,7 +186,7 @@ def test_a_linked_view_picks_the_grid_axes(chromium: str, example_run: Path, tmp
 
 
 @pytest.fixture(scope="session")
-def browser(chromium: str):  # type: ignore[no-untyped-def]
+def browser(chromium: str) -> Iterator[WebDriver]:
     """Headless Chromium driven through Debian's chromedriver (no download, no statistics)."""
     import tempfile
 
@@ -207,7 +211,7 @@ def browser(chromium: str):  # type: ignore[no-untyped-def]
     shutil.rmtree(profile, ignore_errors=True)
 
 
-def test_the_page_states_the_settings_and_steps_through_pictures_by_key(browser, example_run: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_page_states_the_settings_and_steps_through_pictures_by_key(browser: WebDriver, example_run: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -222,7 +226,10 @@ def test_the_page_states_the_settings_and_steps_through_pictures_by_key(browser,
     pictures = browser.find_elements(By.CSS_SELECTOR, "td.cell img[data-job]")
     order = [picture.get_attribute("data-job") for picture in pictures]
     pictures[0].click()
-    shown = lambda: browser.find_element(By.ID, "box-img").get_attribute("data-job")  # noqa: E731
+
+    def shown() -> str | None:
+        return browser.find_element(By.ID, "box-img").get_attribute("data-job")
+
     assert shown() == order[0]
     body = browser.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.ARROW_RIGHT)
@@ -234,4 +241,4 @@ def test_the_page_states_the_settings_and_steps_through_pictures_by_key(browser,
     body.send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT)
     assert shown() == order[-1]  # from the first, back to the last
     body.send_keys(Keys.ESCAPE)
-    assert "open" not in browser.find_element(By.ID, "box").get_attribute("class")
+    assert "open" not in (browser.find_element(By.ID, "box").get_attribute("class") or "")

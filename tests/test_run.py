@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from pytest_aiohttp import AiohttpServer
 
 from runner import schemas
 from runner.emulator import pictures
-from tests.conftest import FAST, REPO, manifest_text, records, run_text, write
+from tests.conftest import FAST, REPO, Api, Cli, EmulatorProcesses, manifest_text, records, run_text, write
 
 
-async def test_every_job_succeeds_with_real_images_and_valid_records(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_every_job_succeeds_with_real_images_and_valid_records(api: Api, tmp_path: Path) -> None:
     server, url = await api(FAST.with_(max_side=None))
     summary, stop = await run_text(manifest_text(6), tmp_path / "run", url, concurrency=3)
     assert not stop.requested
@@ -36,14 +37,14 @@ async def test_every_job_succeeds_with_real_images_and_valid_records(api, tmp_pa
     assert server.stats.as_dict()["generations"] == 6
 
 
-async def test_peak_in_flight_equals_the_concurrency_limit(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_peak_in_flight_equals_the_concurrency_limit(api: Api, tmp_path: Path) -> None:
     server, url = await api(FAST.with_(latency=(0.03, 0.06)))
     await run_text(manifest_text(40), tmp_path / "run", url, concurrency=5)
     assert server.stats.peak_in_flight == 5
     assert len(records(tmp_path / "run")) == 40
 
 
-async def test_a_rerun_of_a_finished_run_dir_sends_nothing(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_rerun_of_a_finished_run_dir_sends_nothing(api: Api, tmp_path: Path) -> None:
     server, url = await api()
     await run_text(manifest_text(5), tmp_path / "run", url)
     requests_before = dict(server.stats.requests)
@@ -56,7 +57,7 @@ async def test_a_rerun_of_a_finished_run_dir_sends_nothing(api, tmp_path: Path) 
     assert summary["jobs"]["submitted"] == 5 and summary["jobs"]["done"] == 5 and summary["jobs"]["pending"] == 0
 
 
-async def test_an_edited_manifest_runs_only_what_is_new(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_an_edited_manifest_runs_only_what_is_new(api: Api, tmp_path: Path) -> None:
     server, url = await api()
     await run_text(manifest_text(4), tmp_path / "run", url)
     summary, _ = await run_text(manifest_text(6), tmp_path / "run", url)
@@ -64,7 +65,7 @@ async def test_an_edited_manifest_runs_only_what_is_new(api, tmp_path: Path) -> 
     assert server.stats.as_dict()["generations"] == 6
 
 
-async def test_the_api_key_appears_in_no_file_of_the_run_dir(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_the_api_key_appears_in_no_file_of_the_run_dir(api: Api, tmp_path: Path) -> None:
     secret = "sk-live-DO-NOT-LEAK-4f9c2a"
     _, url = await api(FAST.with_(keys=frozenset({secret}), server_error=0.3, download_fail=0.2))
     await run_text(manifest_text(10), tmp_path / "run", url, key=secret)
@@ -74,7 +75,7 @@ async def test_the_api_key_appears_in_no_file_of_the_run_dir(api, tmp_path: Path
         assert secret.encode() not in path.read_bytes(), path
 
 
-def test_no_key_and_a_real_base_url_exits_2_and_says_what_to_do(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_no_key_and_a_real_base_url_exits_2_and_says_what_to_do(cli: Cli, tmp_path: Path) -> None:
     manifest = write(tmp_path / "m.yaml", manifest_text(2))
     result = cli("run", str(manifest))
     assert result.code == 2
@@ -83,7 +84,7 @@ def test_no_key_and_a_real_base_url_exits_2_and_says_what_to_do(cli, tmp_path: P
     assert not (tmp_path / "output").exists()
 
 
-def test_an_unreachable_base_url_is_a_clear_message(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_base_url_is_a_clear_message(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ONEMIN_API_KEY", "k")
     manifest = write(tmp_path / "m.yaml", manifest_text(2))
     result = cli("run", str(manifest), "--base-url", "http://127.0.0.1:9", "--max-attempts", "1", "--no-progress")
@@ -113,19 +114,19 @@ def test_run_with_the_built_in_emulator_through_the_console_script(tmp_path: Pat
     assert [line.split("] ")[1] for line in done.stderr.splitlines()] == ["starting: 8 jobs to run"]
 
 
-def test_the_emulator_command_serves_on_loopback(emulator_process) -> None:  # type: ignore[no-untyped-def]
+def test_the_emulator_command_serves_on_loopback(emulator_process: EmulatorProcesses) -> None:
     served = emulator_process("--latency", "0.01,0.02", "--credits", "3")
     assert served.url.startswith("http://127.0.0.1:")
     assert served.stats()["requests"] == {}
 
 
-def test_status_of_something_that_is_not_a_run_dir(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_status_of_something_that_is_not_a_run_dir(cli: Cli, tmp_path: Path) -> None:
     result = cli("status", str(tmp_path))
     assert result.code == 2
     assert "is not a run directory" in result.err
 
 
-async def test_a_large_image_downloads_whole_and_the_cap_holds(api, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_a_large_image_downloads_whole_and_the_cap_holds(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import hashlib
     import os
 
@@ -151,7 +152,7 @@ async def test_a_large_image_downloads_whole_and_the_cap_holds(api, tmp_path: Pa
     assert hashlib.sha256(picture.data).digest() == hashlib.sha256(original).digest()
 
 
-def test_an_unusable_run_dir_is_a_clear_message(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unusable_run_dir_is_a_clear_message(cli: Cli, tmp_path: Path) -> None:
     in_the_way = write(tmp_path / "a-file", "not a directory")
     result = cli("run", str(REPO / "manifests" / "example.yaml"), "--emulator", "--out", str(in_the_way))
     assert result.code == 2
@@ -160,8 +161,8 @@ def test_an_unusable_run_dir_is_a_clear_message(cli, tmp_path: Path) -> None:  #
 
 
 async def test_an_image_sent_without_a_length_is_read_whole_and_the_cap_holds(
-    aiohttp_server, tmp_path: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    aiohttp_server: AiohttpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os
 
     import aiohttp

@@ -36,7 +36,7 @@ SHARED_KEYWORDS = {
 # Maps whose keys are names chosen by the schema's author, not keywords.
 NAMED_CHILDREN = {"properties", "patternProperties", "$defs"}
 
-VALID = {
+VALID: dict[str, list[Any]] = {
     "manifest": [
         {
             "version": 1,
@@ -84,7 +84,7 @@ VALID = {
 
 # Values where the two drafts and the two libraries could part ways: bool against number,
 # integral floats, edges of ranges, empty and blank texts, line ends before `$`.
-EDGES = [
+EDGES: list[Any] = [
     None, True, False, 0, 1, -1, 1.0, 0.5, 1.5, -0.5, 32, 32.0, 224, 255, 256, 288, 1440, 1441, 1472, 50, 50.5, 51, 100, 101,
     4294967295, 4294967296, 2**63, 1e300, -0.0, math.inf, -math.inf, math.nan,
     "", " ", "\n", "x", "a\n", "1", "0.25", "2", "1:1", "custom", "16:9", ".", "..", "a/b", "x-y",
@@ -129,7 +129,8 @@ def one_edit_away(document: Any) -> Iterator[Any]:
         if path:
             edits.append(("drop", None))
         if isinstance(node, dict):
-            edits += [("add", (key, value)) for key in KEYS for value in (1, "x", [])]
+            fillers: list[Any] = [1, "x", []]
+            edits += [("add", (key, value)) for key in KEYS for value in fillers]
         if isinstance(node, list):
             edits += [("append", value) for value in EDGES]
         for edit, what in edits:

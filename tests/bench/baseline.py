@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -23,7 +24,7 @@ async def main(url: str, jobs_file: str, concurrency: int, out: Path) -> None:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         with open(out / "records.jsonl", "a", encoding="utf-8") as records:
 
-            async def one(job: dict) -> None:  # type: ignore[type-arg]
+            async def one(job: dict[str, Any]) -> None:
                 async with gate:
                     async with session.post(f"{url}/api/features", json=job["request"], headers={"API-KEY": KEY}) as answer:
                         record = (await answer.json())["aiRecord"]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def manifest(path: Path, seeds: int) -> Path:
@@ -54,7 +55,7 @@ def write_records(source: Path, run_dir: Path, done: Callable[[int], bool], imag
 _TINY_WEBP = b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00/\x00\x00\x00\x10\x07\x10\x11\x11\x88\x88\xfe\x07\x00"
 
 
-def _success_line(job: dict, index: int) -> dict:  # type: ignore[type-arg]
+def _success_line(job: dict[str, Any], index: int) -> dict[str, Any]:
     ai_record = {
         "uuid": f"{index:032x}",
         "model": "black-forest-labs/flux-dev",
