@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pytest_aiohttp import AiohttpServer
@@ -33,7 +35,9 @@ from runner.stop import Stop
 from runner.store import RunDir
 from tests.hostile import Hostile
 
-REPO = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
+from tests.support import CHROMIUM_FLAGS, REPO
 
 
 @pytest.fixture(autouse=True)
@@ -229,3 +233,80 @@ def hostile() -> Iterator[Hostile]:
     server = Hostile().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 600 KB file system (tmpfs), mounted for the test; skipped where that is not allowed."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(where)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.fixture
+def inputs_dir(tmp_path: Path) -> Path:
+    (tmp_path / "inputs").mkdir()
+    return tmp_path / "inputs"
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = tmp_path_factory.mktemp("example")
+    done = run_module(where, "run", str(REPO / "manifests" / "example.yaml"), "--emulator", "--out", "run")
+    assert done.returncode == 0, done.stderr
+    assert "report in run/report.html" in done.stdout
+    return where / "run"
+
+
+def _apt_install(*packages: str) -> None:
+    """Install Debian packages for the browser tests, or skip them saying why that failed."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip(f"{' and '.join(packages)} not installed, and this user cannot install Debian packages")
+    for step in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
+        done = subprocess.run(
+            step, capture_output=True, text=True, timeout=900, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        )
+        if done.returncode != 0:
+            pytest.skip(f"{' and '.join(packages)} could not be installed ({' '.join(step)}: {done.stderr.strip()[-300:]})")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's headless Chromium, installed by the test setup when it is missing."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    _apt_install("chromium", "chromium-driver")
+    return shutil.which("chromium") or pytest.skip("Chromium was installed but is not on PATH")
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str) -> Iterator[WebDriver]:
+    """Headless Chromium driven through Debian's chromedriver (no download, no statistics)."""
+    import tempfile
+
+    if not shutil.which("chromedriver"):
+        _apt_install("chromium-driver")
+    if not shutil.which("chromedriver"):
+        pytest.skip("chromium-driver was installed but chromedriver is not on PATH")
+    os.environ["SE_AVOID_STATS"] = "true"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="flux-batch-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument("--window-size=1400,1200")
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)

@@ -1,17 +1,20 @@
-"""The command line through its real entry points: exit codes, output, and messages."""
+"""The command line through its real entry points (runner/cli*.py): exit codes, output, help."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 from runner.plan import job_id
-from tests.conftest import REPO, Cli, write
-
-EXAMPLES = sorted((REPO / "manifests").glob("*.yaml"))
-SPEC_EXAMPLE = REPO / "tests" / "fixtures" / "spec-example.yaml"
+from tests.conftest import (
+    Cli,
+    manifest_text,
+    write,
+)
+from tests.support import EXAMPLES, REPO, SPEC_EXAMPLE, imported_by
 
 
 def test_every_shipped_example_manifest_is_valid(cli: Cli) -> None:
@@ -155,3 +158,52 @@ def test_a_verb_leaves_the_garbage_collector_as_it_found_it(cli: Cli) -> None:
     # The verb froze start-up's objects and raised the threshold while it worked; an
     # in-process caller gets the collector back unchanged.
     assert gc.isenabled() and gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_plan_warns_before_a_very_large_grid(cli: Cli, tmp_path: Path) -> None:
+    manifest = write(
+        tmp_path / "big.yaml",
+        "version: 1\nname: big\nprompts:\n  - {id: a, prompt: x}\nsweep:\n"
+        f"  guidance: {list(range(50))}\n  num_inference_steps: {list(range(1, 51))}\nrepeats: 5\n"
+        "run: {credits_per_image: 1.5}\n",
+    )
+    result = cli("plan", str(manifest))
+    assert result.code == 0
+    assert "warning: " in result.err and "makes 12,500 jobs and about 18,750 credits" in result.err
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_valid_manifest_is_checked_without_importing_jsonschema(tmp_path: Path) -> None:
+    """jsonschema costs 22 ms to import: every run, plan and validate of a valid manifest saves it."""
+    example = str(ROOT / "manifests" / "example.yaml")
+    assert imported_by(tmp_path, [["validate", example]], ("jsonschema", "referencing")) == ([0], [])
+
+
+def test_validate_and_plan_start_without_the_network_stack(tmp_path: Path) -> None:
+    """aiohttp takes 0.2 s to import: only the verbs that talk to a server load it."""
+    example = str(ROOT / "manifests" / "example.yaml")
+    verbs = [["validate", example], ["plan", example], ["plan", "--json", example]]
+    assert imported_by(tmp_path, verbs, ("aiohttp", "PIL", "tqdm")) == ([0, 0, 0], [])
+
+
+def test_one_is_singular(cli: Cli, tmp_path: Path) -> None:
+    result = cli("validate", str(write(tmp_path / "m.yaml", manifest_text(1))))
+    assert result.out.endswith(": ok, 1 job from 1 prompt\n")
+
+
+def test_every_command_explains_itself_and_each_of_its_arguments() -> None:
+    from runner.cli_args import parser as make_parser
+
+    parser = make_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    verbs: dict[str, argparse.ArgumentParser] = subparsers.choices
+    assert set(verbs) == {"validate", "plan", "run", "report", "status", "emulator"}
+    for name, verb in verbs.items():
+        assert verb.description and len(verb.description) > 60, name
+        for action in verb._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+    knobs = " ".join(verbs["emulator"].format_help().split())
+    assert "seconds a generation takes, drawn uniformly from MIN,MAX" in knobs
+    assert "probability (0-1) of a 500 with a JSON body" in knobs

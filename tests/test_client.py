@@ -1,143 +1,29 @@
-"""How every answer shape the API is known to send is read: results, or the right ApiError."""
+"""The HTTP (runner/client.py): no redirect takes the key along, answers and images are read whole
+and capped, a server that floods gets cut off."""
 
 from __future__ import annotations
 
-import io
-import json
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
+import os
+import sys
+from pathlib import Path
 
 import pytest
+from aiohttp import web
+from PIL import Image
+from pytest_aiohttp import AiohttpServer
 
-from runner.answers import image_extension, parse_generation, parse_retry_after
 from runner.client import asset_base_for
-from runner.emulator.pictures import draw
 from runner.errors import ApiError
-
-RECORD = {
-    "uuid": "e4f5g6h7",
-    "model": "black-forest-labs/flux-dev",
-    "type": "IMAGE_GENERATOR",
-    "status": "SUCCESS",
-    "createdAt": "2025-01-15T10:50:00.000Z",
-    "aiRecordDetail": {"promptObject": {"prompt": "x"}, "resultObject": ["development/images/a.webp", "b.webp"]},
-}
-
-
-def answer(status: int, body: object, headers: dict[str, str] | None = None) -> ApiError:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    with pytest.raises(ApiError) as caught:
-        parse_generation(status, headers or {}, raw)
-    return caught.value
-
-
-def test_success_with_temporary_url_inside_or_beside_the_record() -> None:
-    inside = parse_generation(200, {}, json.dumps({"aiRecord": {**RECORD, "temporaryUrl": "https://s3/t"}}).encode())
-    beside = parse_generation(200, {}, json.dumps({"aiRecord": RECORD, "temporaryUrl": "https://s3/t"}).encode())
-    for generation in (inside, beside):
-        assert generation.results == ("development/images/a.webp", "b.webp")
-        assert generation.temporary_url == "https://s3/t"
-    assert inside.ai_record["uuid"] == "e4f5g6h7"
-
-
-def test_insufficient_credits_as_a_200() -> None:
-    record = {**RECORD, "aiRecordDetail": {"resultObject": {"code": "INSUFFICIENT_CREDITS", "message": "Not enough"}}}
-    error = answer(200, {"aiRecord": record})
-    assert (error.kind, error.stops_run, error.retryable) == ("credits", True, False)
-
-
-@pytest.mark.parametrize("status", [402, 403])
-def test_insufficient_credits_as_a_4xx(status: int) -> None:
-    error = answer(status, {"errorCode": "FORBIDDEN", "message": "You do not have enough credits"})
-    assert error.kind == "credits" and error.status == status
-
-
-def test_a_403_about_something_else_is_not_about_credits() -> None:
-    error = answer(403, {"errorCode": "FORBIDDEN", "message": "Feature disabled for this team"})
-    assert (error.kind, error.retryable) == ("http", False)
-
-
-def test_bad_key() -> None:
-    error = answer(401, {"errorCode": "UNAUTHORIZED", "message": "Invalid API key"})
-    assert (error.kind, error.stops_run) == ("auth", True)
-
-
-def test_rate_limit_with_retry_after() -> None:
-    error = answer(429, {"errorCode": "RATE_LIMIT_EXCEEDED", "message": "slow down"}, {"Retry-After": "7"})
-    assert (error.kind, error.retryable, error.retry_after) == ("http", True, 7.0)
-
-
-def test_cloudflare_page() -> None:
-    page = b"<!DOCTYPE html><html><head><title>api.1min.ai | 524: A timeout occurred</title></head></html>"
-    error = answer(524, page)
-    assert error.retryable and error.status == 524
-    assert error.message == "HTTP 524: an HTML page: api.1min.ai | 524: A timeout occurred"
-
-
-def test_non_json_and_malformed_200s_are_retryable() -> None:
-    assert answer(200, b"<html>oops</html>").kind == "invalid_response"
-    malformed = answer(200, {"aiRecord": {**RECORD, "aiRecordDetail": {"resultObject": []}}})
-    assert (malformed.kind, malformed.retryable) == ("invalid_response", True)
-    assert answer(200, {"something": "else"}).retryable
-
-
-def test_busy_provider_with_a_5xx_or_nothing_inside_is_retryable() -> None:
-    busy = "OpenAI service is a bit busy right now. Please try again shortly."
-    for details in (json.dumps({"response": {"status": 503, "data": {"detail": "overloaded"}}}), None):
-        body = {"errorCode": "EXTERNAL_API_RESPONSE_WITH_ERROR", "message": busy}
-        if details:
-            body["details"] = details
-        error = answer(400, body)
-        assert error.retryable and error.kind == "http"
-
-
-def test_busy_provider_with_a_4xx_inside_fails_with_the_real_cause() -> None:
-    details = {
-        "response": {
-            "status": 422,
-            "data": {"detail": "prompt_strength must be <= 1 (request 9f86d081884c7d659a2feaa0c55ad015)"},
-        },
-        "request": {"url": "https://internal.example/v1/predictions/abc", "headers": {"Authorization": "Token r8_x"}},
-    }
-    error = answer(400, {"errorCode": "EXTERNAL_API_RESPONSE_WITH_ERROR", "message": "busy", "details": json.dumps(details)})
-    assert (error.kind, error.retryable, error.status) == ("validation", False, 400)
-    assert error.message == "the provider refused the request (422): prompt_strength must be <= 1 (request <id>)"
-
-
-def test_missing_fields_lists_them() -> None:
-    details = json.dumps([{"field": "promptObject.prompt", "message": "prompt is required"}])
-    error = answer(400, {"errorCode": "MISSING_REQUIRED_FIELDS", "message": "Missing required fields", "details": details})
-    assert error.kind == "validation" and not error.retryable
-    assert "promptObject.prompt: prompt is required" in error.message
-
-
-def test_retry_after_as_seconds_or_http_date() -> None:
-    assert parse_retry_after("3") == 3.0
-    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    assert 25 <= (parse_retry_after(later) or 0) <= 30
-
-
-def test_images_are_checked_to_be_images_and_whole() -> None:
-    data, _, _ = draw({"prompt": "x", "seed": 1}, 32)
-    assert image_extension(data) == "webp"
-    with pytest.raises(ApiError, match="not an image"):
-        image_extension(b"<Error>AccessDenied</Error>")
-    with pytest.raises(ApiError, match=rf"the downloaded webp image is cut short \({len(data) - 1} bytes\)"):
-        image_extension(data[:-1])
-
-
-@pytest.mark.parametrize("kind", ["PNG", "JPEG", "GIF"])
-def test_every_format_the_api_makes_is_known_whole_or_cut_short(kind: str) -> None:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (24, 24), (200, 40, 40)).save(buffer, kind)
-    data = buffer.getvalue()
-    extension = {"PNG": "png", "JPEG": "jpg", "GIF": "gif"}[kind]
-    assert image_extension(data) == extension
-    with pytest.raises(ApiError, match="cut short"):
-        image_extension(data[: len(data) // 2])
+from tests.conftest import (
+    Api,
+    Cli,
+    manifest_text,
+    records,
+    run_cli,
+    write,
+)
+from tests.hostile import Hostile, ai_record, png
+from tests.support import SECRET, peak_memory
 
 
 def test_public_assets_of_the_real_api_are_on_its_cdn() -> None:
@@ -145,33 +31,159 @@ def test_public_assets_of_the_real_api_are_on_its_cdn() -> None:
     assert asset_base_for("http://127.0.0.1:8080/") == "http://127.0.0.1:8080/asset"
 
 
-ANSWERS = [
-    {"aiRecord": RECORD},
-    {"aiRecord": {**RECORD, "temporaryUrl": "https://s3/t"}, "temporaryUrl": "https://s3/t"},
-    {"aiRecord": {**RECORD, "status": "PROCESSING", "aiRecordDetail": {"resultObject": []}}},
-    {"aiRecord": {**RECORD, "aiRecordDetail": {"resultObject": []}}},
-    {"aiRecord": {**RECORD, "aiRecordDetail": {"resultObject": [""]}}},
-    {"aiRecord": {**RECORD, "aiRecordDetail": {}}},
-    {"aiRecord": {**RECORD, "status": "DONE"}},
-    {"aiRecord": {**RECORD, "uuid": ""}},
-    {"aiRecord": {**RECORD, "temporaryUrl": 5}},
-    {"aiRecord": "nope"},
-    {"something": "else"},
-    [],
-]
-
-
-@pytest.mark.parametrize("answer", ANSWERS)
-def test_the_compiled_answer_schema_agrees_with_jsonschema(answer: object) -> None:
-    """Answers are checked by fastjsonschema for speed; it must judge as jsonschema does."""
-    from fastjsonschema import JsonSchemaException
-
-    from runner import schemas
-
-    reference = schemas.validator("ai-record").is_valid(answer)
+@pytest.mark.parametrize("status", [302, 307, 308])
+def test_a_redirect_of_a_generation_never_takes_the_key_along(
+    cli: Cli, tmp_path: Path, hostile: Hostile, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    elsewhere = Hostile().start()
     try:
-        schemas.compiled("ai-record")(answer)
-        fast = True
-    except JsonSchemaException:
-        fast = False
-    assert fast == reference
+
+        async def redirect(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=status, headers={"Location": f"{elsewhere.url}/collect"})
+
+        hostile.features = redirect
+        monkeypatch.setenv("ONEMIN_API_KEY", SECRET)
+        result = run_cli(cli, write(tmp_path / "m.yaml", manifest_text(4)), hostile.url)
+        host = elsewhere.url.removeprefix("http://")
+        assert result.code == 3, result.err
+        assert f"answered HTTP {status}, a redirect to {host}; flux-batch never follows a redirect with the API key" in result.err
+        assert elsewhere.seen == []  # neither the key nor the body went there
+        assert records(tmp_path / "output" / "t") == []
+        assert len(hostile.requests_to("/api/features")) <= 4  # those in flight when the first came back
+    finally:
+        elsewhere.stop()
+
+
+def test_a_redirect_of_a_poll_or_an_upload_never_takes_the_key_along(
+    cli: Cli, tmp_path: Path, hostile: Hostile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = Hostile().start()
+    try:
+        running = ai_record({"prompt": "x"}, [], status="PROCESSING")
+
+        async def processing(request: web.Request) -> web.StreamResponse:
+            return web.json_response({"aiRecord": running})
+
+        async def redirect(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=307, headers={"Location": f"{elsewhere.url}/collect"})
+
+        hostile.features = processing
+        hostile.routes["GET", f"/api/results/{running['uuid']}"] = redirect
+        hostile.routes["POST", "/api/assets"] = redirect
+        monkeypatch.setenv("ONEMIN_API_KEY", SECRET)
+        polled = run_cli(cli, write(tmp_path / "m.yaml", manifest_text(1)), hostile.url, "--async-mode")
+        assert polled.code == 3 and "a redirect to" in polled.err
+        # The generation was paid for: its aiRecord is kept, for the next run to poll.
+        (line,) = records(tmp_path / "output" / "t")
+        assert line["aiRecord"]["uuid"] == running["uuid"] and line["error"]["kind"] == "timeout"
+
+        (tmp_path / "inputs").mkdir()
+        (tmp_path / "inputs" / "a.png").write_bytes(png())
+        text = "version: 1\nname: up\nprompts:\n  - {id: a, prompt: x, image_prompt: inputs/a.png}\n"
+        uploaded = run_cli(cli, write(tmp_path / "up.yaml", text), hostile.url)
+        assert uploaded.code == 3 and "POST /api/assets answered HTTP 307, a redirect to" in uploaded.err
+        assert elsewhere.seen == []
+    finally:
+        elsewhere.stop()
+
+
+def test_a_flood_of_an_answer_is_cut_off_at_the_cap_in_bounded_memory(tmp_path: Path, hostile: Hostile) -> None:
+    async def flood(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b'{"aiRecord": {"junk": "')
+        chunk = b"x" * (1 << 20)
+        try:
+            for _ in range(300):  # 300 MB, if anyone reads it all
+                await response.write(chunk)
+        except (ConnectionError, RuntimeError):
+            pass
+        return response
+
+    hostile.features = flood
+    manifest = write(tmp_path / "m.yaml", manifest_text(2, concurrency=2))
+    argv = [
+        sys.executable,
+        "-m",
+        "runner",
+        "run",
+        str(manifest),
+        "--base-url",
+        hostile.url,
+        "--no-progress",
+        "--max-attempts",
+        "2",
+    ]
+    code, err, peak = peak_memory(argv, tmp_path)
+    assert code == 1, err
+    assert "answer larger than 2097152 bytes" in err
+    assert peak < 150 * 1024, f"{peak} KB"  # two floods of 300 MB were not held
+
+
+def test_an_unreachable_base_url_is_a_clear_message(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEMIN_API_KEY", "k")
+    manifest = write(tmp_path / "m.yaml", manifest_text(2))
+    result = cli("run", str(manifest), "--base-url", "http://127.0.0.1:9", "--max-attempts", "1", "--no-progress")
+    assert result.code == 1
+    assert "cannot connect to http://127.0.0.1:9" in result.err
+    assert "Traceback" not in result.err
+    assert all(line["error"]["kind"] == "network" for line in records(tmp_path / "output" / "t"))
+
+
+async def test_a_large_image_downloads_whole_and_the_cap_holds(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    import aiohttp
+
+    from runner import client as client_module
+    from runner.client import Client
+
+    noise = Image.frombytes("RGB", (1024, 1024), os.urandom(1024 * 1024 * 3))
+    noise.save(tmp_path / "noise.png")
+    original = (tmp_path / "noise.png").read_bytes()
+    assert len(original) > 3_000_000  # many network reads, not one
+    _, url = await api()
+    async with aiohttp.ClientSession() as session:
+        client = Client(session, url, "emulator-key", request_timeout=30)
+        asset = await client.upload("noise.png", original, "image/png")
+        picture = await client.download(f"{client.asset_base}/{asset}")
+        monkeypatch.setattr(client_module, "MAX_IMAGE_BYTES", 1_000_000)
+        with pytest.raises(ApiError, match=f"offers {len(original)} bytes, over the 1000000-byte cap"):
+            await client.download(f"{client.asset_base}/{asset}")
+    assert picture.extension == "png"
+    assert hashlib.sha256(picture.data).digest() == hashlib.sha256(original).digest()
+
+
+async def test_an_image_sent_without_a_length_is_read_whole_and_the_cap_holds(
+    aiohttp_server: AiohttpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    import aiohttp
+    from aiohttp import web
+
+    from runner import client as client_module
+    from runner.client import Client
+
+    Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3)).save(tmp_path / "noise.png")
+    original = (tmp_path / "noise.png").read_bytes()
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()  # no Content-Length: the body ends when the chunks do
+        await response.prepare(request)
+        for start in range(0, len(original), 16384):
+            await response.write(original[start : start + 16384])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/image", chunked)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        client = Client(session, str(server.make_url("")), "emulator-key", request_timeout=30)
+        picture = await client.download(str(server.make_url("/image")))
+        monkeypatch.setattr(client_module, "MAX_IMAGE_BYTES", 100_000)
+        with pytest.raises(ApiError, match="answer larger than 100000 bytes"):
+            await client.download(str(server.make_url("/image")))
+    assert picture.data == original and picture.extension == "png"

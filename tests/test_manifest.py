@@ -1,11 +1,35 @@
-"""Loading: YAML 1.2 scalars, normalisation, anchors, x- keys, and all problems at once."""
+"""Reading a manifest (runner/manifest.py): YAML 1.2 as written, every problem in one pass, and the
+corpus of bad manifests, each file stating the messages `validate` must print for it."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from runner.errors import ManifestError
 from runner.manifest import loads
+from tests.conftest import (
+    Cli,
+)
+from tests.support import CORPUS, expectations
+
+
+def test_the_corpus_covers_every_kind_of_mistake() -> None:
+    assert len(CORPUS) >= 25
+    assert all(expectations(path) for path in CORPUS)
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
+def test_bad_manifest_is_refused_with_its_messages(path: Path, cli: Cli) -> None:
+    result = cli("validate", str(path))
+    assert result.code == 2
+    assert result.out == ""
+    for expected in expectations(path):
+        assert f"{path}:{expected}" in result.err, result.err
+    assert "nothing was sent to the API" in result.err
+    assert "Traceback" not in result.err
+
 
 MINIMAL = "version: 1\nname: t\nprompts:\n  - {id: a, prompt: a cat}\n"
 

@@ -1,4 +1,5 @@
-"""Expansion: counts, precedence, seeds, stable ids, and streaming, with property tests."""
+"""Expanding a manifest (runner/plan.py): counts, ids, seeds, orders, and the properties that make
+the duplicate check trustworthy."""
 
 from __future__ import annotations
 
@@ -19,9 +20,57 @@ from runner.errors import ManifestError
 from runner.manifest import load, loads
 from runner.plan import Plan, derive_seed, job_id, make_plan
 from runner.template import render
-from tests.conftest import REPO
+from tests.support import SPEC_EXAMPLE
 
-SPEC_EXAMPLE = REPO / "tests" / "fixtures" / "spec-example.yaml"
+GRID = (
+    "version: 1\nname: grid\nprompts:\n  - {id: a, prompt: 'one {x}', vars: {x: [p, q]}}\n"
+    "  - {id: b, prompt: 'two'}\n  - {id: c, prompt: 'three'}\n"
+    "sweep:\n  guidance: [1, 2, 3]\n  num_inference_steps: [10, 20]\nzip:\n  output_quality: [50, 60]\n  go_fast: [true, false]\n"
+    "seeds: [5, 6]\n"
+)
+
+
+@pytest.mark.parametrize("order", ["interleave", "shuffle"])
+def test_every_order_yields_each_job_exactly_once(order: str) -> None:
+    plan = make_plan(loads(GRID))
+    reference = [job.as_dict() for job in plan.jobs()]
+    reordered = [job.as_dict() for job in plan.jobs(order)]
+    assert len(reordered) == plan.total == 96
+    key = lambda job: job["job_id"]  # noqa: E731
+    assert sorted(reordered, key=key) == sorted(reference, key=key)
+    assert [j["job_id"] for j in reordered] != [j["job_id"] for j in reference]
+
+
+def test_job_at_computes_the_manifest_order() -> None:
+    plan = make_plan(loads(GRID))
+    listed = [job.as_dict() for job in plan.jobs()]
+    computed = [plan.job_at(p, k).as_dict() for p in range(len(plan.prompts)) for k in range(plan.count(plan.prompts[p]))]
+    assert computed == listed
+
+
+def test_interleave_takes_prompts_in_turn_and_spreads_over_the_grid() -> None:
+    plan = make_plan(loads(GRID))
+    first = list(plan.jobs("interleave"))[:12]
+    assert [job.prompt_id for job in first[:6]] == ["a", "b", "c", "a", "b", "c"]
+    b_jobs = [job for job in first if job.prompt_id == "b"]
+    assert len({job.axes["guidance"] for job in b_jobs}) == 3  # 4 jobs of b already cover every guidance
+
+
+def test_shuffle_is_deterministic() -> None:
+    plan = make_plan(loads(GRID))
+    assert [j.job_id for j in plan.jobs("shuffle")] == [j.job_id for j in plan.jobs("shuffle")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    seeds=st.integers(1, 3),
+    order=st.sampled_from(["interleave", "shuffle"]),
+)
+def test_orders_are_permutations(sizes: list[int], seeds: int, order: str) -> None:
+    prompts = "".join(f"  - {{id: p{i}, prompt: 'p{i} {{v}}', vars: {{v: {list(range(n))}}}}}\n" for i, n in enumerate(sizes))
+    plan = make_plan(loads(f"version: 1\nname: t\nprompts:\n{prompts}sweep: {{guidance: [1, 2]}}\nrepeats: {seeds}\n"))
+    assert sorted(j.job_id for j in plan.jobs(order)) == sorted(plan.job_ids())
 
 
 def test_the_spec_example_plans_to_exactly_32_jobs() -> None:
@@ -118,8 +167,6 @@ def test_jobs_stream_without_holding_the_plan(tmp_path: Path) -> None:
     assert peak < 2_000_000, f"expanding held {peak} bytes at once"
 
 
-# -- property tests --------------------------------------------------------------------------
-
 FIELD_VALUES: dict[str, list[Any]] = {
     "guidance": [0, 1.5, 2.5, 3.5, 7, 50],
     "num_inference_steps": [1, 4, 20, 28, 50],
@@ -129,6 +176,7 @@ FIELD_VALUES: dict[str, list[Any]] = {
     "aspect_ratio": ["1:1", "16:9", "9:16", "3:2"],
     "go_fast": [True, False],
 }
+
 WORDS = ["fox", "owl", "red", "blue", "tiny", "vast", "x", "xy"]
 
 

@@ -1,53 +1,65 @@
-"""The report: every image referenced, axes and arms labelled, nothing from the network, and it
-really renders in a browser (headless Chromium)."""
+"""The report (runner/report.py): every image referenced, axes and arms labelled, nothing from the
+network, nothing a server says can break it, and it really renders in a browser."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import pytest
+from aiohttp import web
 from PIL import Image
+
+from tests.conftest import (
+    Cli,
+    EmulatorProcesses,
+    manifest_text,
+    records,
+    run_cli,
+    run_module,
+    write,
+)
+from tests.hostile import Hostile, bomb_png
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
-
-from tests.conftest import REPO, EmulatorProcesses, records, run_module
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
+from tests.support import CHROMIUM_FLAGS, REPO, page_data
 
 
-def page_data(report: Path) -> dict[str, Any]:
-    text = report.read_text(encoding="utf-8")
-    match = re.search(r'<script type="application/json" id="data">(.*?)</script>', text, re.DOTALL)
-    assert match, "the report embeds its data"
-    data: dict[str, Any] = json.loads(match.group(1))
-    return data
+def test_a_bomb_as_a_result_is_kept_but_never_decoded(cli: Cli, tmp_path: Path, hostile: Hostile) -> None:
+    hostile.image = bomb_png()
+    hook = write(tmp_path / "hook.py", "import sys; open('hook.ran', 'w').write(sys.argv[1])\n")
+    manifest = write(tmp_path / "m.yaml", manifest_text(2))
+    result = run_cli(cli, manifest, hostile.url, "--on-finish", f"{sys.executable} {hook}")
+    assert result.code == 0, result.err
+    assert (tmp_path / "hook.ran").is_file()
+    from tests.support import page_data
+
+    jobs = page_data(tmp_path / "output" / "t" / "report.html")["prompts"][0]["jobs"]
+    assert all(job["unviewable"] == "not shown: a picture of more than 50,000,000 pixels" for job in jobs)
+    assert all("image" not in job for job in jobs)  # the page never hands the bomb to a browser
+    again = cli("report", str(tmp_path / "output" / "t"))
+    assert again.code == 0, again.err
 
 
-@pytest.fixture(scope="module")
-def example_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    where = tmp_path_factory.mktemp("example")
-    done = run_module(where, "run", str(REPO / "manifests" / "example.yaml"), "--emulator", "--out", "run")
-    assert done.returncode == 0, done.stderr
-    assert "report in run/report.html" in done.stdout
-    return where / "run"
+def test_a_message_holding_script_markup_leaves_the_report_whole(cli: Cli, tmp_path: Path, hostile: Hostile) -> None:
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        message = "<!--<script>alert(1)</script> and </script><!--"
+        return web.json_response({"errorCode": "BAD", "message": message}, status=400)
+
+    hostile.features = refuse
+    assert run_cli(cli, write(tmp_path / "m.yaml", manifest_text(2)), hostile.url).code == 1
+    page = (tmp_path / "output" / "t" / "report.html").read_text()
+    script = page.split('id="data">')[1].split("</script>")[0]
+    assert "<" not in script  # no markup of any kind inside the data
+    from tests.support import page_data
+
+    jobs = page_data(tmp_path / "output" / "t" / "report.html")["prompts"][0]["jobs"]
+    assert all("<!--<script>alert(1)</script>" in job["error"]["message"] for job in jobs)
 
 
 def test_the_report_references_every_image_and_labels_axes_and_arms(example_run: Path) -> None:
@@ -113,31 +125,6 @@ def test_the_report_of_a_run_dir_with_no_records_says_pending(tmp_path: Path) ->
     assert page_data(run_dir / "report.html")["counts"] == {"total": 8, "done": 0, "failed": 0, "pending": 8}
 
 
-# -- in a real browser ---------------------------------------------------------------------------
-
-
-def _apt_install(*packages: str) -> None:
-    """Install Debian packages for the browser tests, or skip them saying why that failed."""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip(f"{' and '.join(packages)} not installed, and this user cannot install Debian packages")
-    for step in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
-        done = subprocess.run(
-            step, capture_output=True, text=True, timeout=900, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        )
-        if done.returncode != 0:
-            pytest.skip(f"{' and '.join(packages)} could not be installed ({' '.join(step)}: {done.stderr.strip()[-300:]})")
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's headless Chromium, installed by the test setup when it is missing."""
-    found = shutil.which("chromium")
-    if found:
-        return found
-    _apt_install("chromium", "chromium-driver")
-    return shutil.which("chromium") or pytest.skip("Chromium was installed but is not on PATH")
-
-
 def test_the_report_opens_from_disk_with_every_image_loaded(chromium: str, example_run: Path, tmp_path: Path) -> None:
     url = f"file://{(example_run / 'report.html').resolve()}?eager"
     profile = ["--user-data-dir=" + str(tmp_path / "profile"), "--virtual-time-budget=10000"]
@@ -185,32 +172,6 @@ def test_a_linked_view_picks_the_grid_axes(chromium: str, example_run: Path, tmp
     assert headers == ["20", "28"]
 
 
-@pytest.fixture(scope="session")
-def browser(chromium: str) -> Iterator[WebDriver]:
-    """Headless Chromium driven through Debian's chromedriver (no download, no statistics)."""
-    import tempfile
-
-    if not shutil.which("chromedriver"):
-        _apt_install("chromium-driver")
-    if not shutil.which("chromedriver"):
-        pytest.skip("chromium-driver was installed but chromedriver is not on PATH")
-    os.environ["SE_AVOID_STATS"] = "true"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="flux-batch-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.add_argument("--window-size=1400,1200")
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
 def test_the_page_states_the_settings_and_steps_through_pictures_by_key(browser: WebDriver, example_run: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -242,3 +203,28 @@ def test_the_page_states_the_settings_and_steps_through_pictures_by_key(browser:
     assert shown() == order[-1]  # from the first, back to the last
     body.send_keys(Keys.ESCAPE)
     assert "open" not in (browser.find_element(By.ID, "box").get_attribute("class") or "")
+
+
+def test_the_contact_sheet_names_the_values_of_the_other_axes(tmp_path: Path) -> None:
+    from PIL import Image
+
+    three_axes = write(
+        tmp_path / "m.yaml",
+        "version: 1\nname: s\ndefaults: {megapixels: 0.25}\nprompts:\n  - {id: a, prompt: 'a {x}', vars: {x: [fox, owl]}}\n"
+        "sweep:\n  guidance: [1, 2, 3]\nseeds: [1, 2]\n",
+    )
+    two_axes = write(
+        tmp_path / "n.yaml", three_axes.read_text().replace("name: s", "name: n").replace("seeds: [1, 2]", "seeds: [1]")
+    )
+    for manifest in (three_axes, two_axes):
+        done = run_module(tmp_path, "run", str(manifest), "--emulator", "--out", manifest.stem, "--no-report")
+        assert done.returncode == 0, done.stderr
+        assert run_module(tmp_path, "report", manifest.stem, "--sheet").returncode == 0
+
+    def caption_ink(name: str) -> int:
+        with Image.open(tmp_path / name / "sheets" / "a.png") as sheet:
+            band = sheet.convert("L").crop((0, 25, 300, 37))  # below the title line
+            return sum(band.histogram()[:200])  # dark pixels: text
+
+    assert caption_ink("m") > 20  # "at seed = 1" under the title
+    assert caption_ink("n") == 0  # two axes: rows and columns say it all

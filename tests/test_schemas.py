@@ -8,12 +8,8 @@ verdict on valid documents and on thousands of near misses.
 from __future__ import annotations
 
 import copy
-import json
 import math
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner import compiled_schemas, schemas
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # Keywords that mean the same to fastjsonschema's draft 7 and to jsonschema's 2020-12 (and
 # annotations neither checks). A schema that needs another keyword needs a second look first:
@@ -33,6 +27,7 @@ SHARED_KEYWORDS = {
     "propertyNames", "items", "minItems", "minLength", "maxLength", "pattern", "minimum", "maximum",
     "exclusiveMinimum", "multipleOf", "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
 }  # fmt: skip
+
 # Maps whose keys are names chosen by the schema's author, not keywords.
 NAMED_CHILDREN = {"properties", "patternProperties", "$defs"}
 
@@ -91,6 +86,7 @@ EDGES: list[Any] = [
     "SUCCESS", "FAILURE", "PROCESSING", "manifest", "interleave", "06:30", "24:00", "1h30m", "http://h", "ftp://h",
     [], [1], [1, 1], ["a"], {}, {"a": 1},
 ]  # fmt: skip
+
 KEYS = sorted({*schemas.prompt_fields(), "version", "name", "prompts", "sweep", "zip", "seeds", "repeats",
                "seed_base", "run", "vars", "id", "params", "concurrency", "deadline", "aiRecord", "status",
                "aiRecordDetail", "resultObject", "temporaryUrl", "x-extra", "x-", "x", "xy", "X-y", "-x-", "",
@@ -265,29 +261,3 @@ def test_invalid_input_still_gets_every_error_with_its_place() -> None:
     found = schemas.errors("manifest", {"version": 1, "name": "a b", "prompts": [], "colour": 1})
     assert sorted(tuple(error.absolute_path) for error in found) == [(), ("name",), ("prompts",)]
     assert schemas.errors("manifest", VALID["manifest"][0]) == []
-
-
-def imported_by(cwd: Path, verbs: list[list[str]], packages: tuple[str, ...]) -> tuple[list[int], list[str]]:
-    """Run `verbs` through the CLI in a fresh interpreter: their exit codes, and which modules of
-    `packages` they imported."""
-    probe = (
-        "import json, sys\nfrom runner.cli import main\n"
-        f"codes = [main(argv) for argv in {verbs!r}]\n"
-        f"print(json.dumps([codes, sorted(m for m in sys.modules if m.split('.')[0] in {packages!r})]))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd, check=True)
-    codes, modules = json.loads(done.stdout.splitlines()[-1])
-    return codes, modules
-
-
-def test_a_valid_manifest_is_checked_without_importing_jsonschema(tmp_path: Path) -> None:
-    """jsonschema costs 22 ms to import: every run, plan and validate of a valid manifest saves it."""
-    example = str(ROOT / "manifests" / "example.yaml")
-    assert imported_by(tmp_path, [["validate", example]], ("jsonschema", "referencing")) == ([0], [])
-
-
-def test_validate_and_plan_start_without_the_network_stack(tmp_path: Path) -> None:
-    """aiohttp takes 0.2 s to import: only the verbs that talk to a server load it."""
-    example = str(ROOT / "manifests" / "example.yaml")
-    verbs = [["validate", example], ["plan", example], ["plan", "--json", example]]
-    assert imported_by(tmp_path, verbs, ("aiohttp", "PIL", "tqdm")) == ([0, 0, 0], [])
