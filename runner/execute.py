@@ -27,7 +27,7 @@ from runner.records import Record, records_of, utc_timestamp
 from runner.retry import Retrying
 from runner.settings import RunSettings
 from runner.stop import Stop
-from runner.store import RunDir, image_files, images_on_disk
+from runner.store import RunDir, image_files
 from runner.summary import JobCounts, Stopped, Summary, read_summary
 from runner.uploads import Uploads
 
@@ -53,9 +53,9 @@ async def run_plan(
 ) -> Result:
     """Run every job of `plan` that `run_dir` does not hold yet; write summary.json."""
     index = run_dir.index
-    on_disk = images_on_disk(run_dir.path)
+    on_disk = run_dir.images
     held_back = index.unfetched.keys() | (set() if settings.retry_failed else index.refused)
-    orphans = {job_id for job_id in on_disk if job_id not in index.done}
+    orphans = on_disk.keys() - index.done
     survey = plan.survey(index.done, held_back, orphans) if index.lines or orphans else None
     refetch = _refetches(run_dir, index.unfetched.values(), on_disk)
     done_before = survey.done if survey else 0
@@ -166,7 +166,7 @@ def _refetches(run_dir: RunDir, unfetched: Iterable[Record], on_disk: Mapping[st
     """Paid images to fetch again: those an earlier run could not fetch, and those of done jobs
     whose files are gone from disk."""
     items = [Refetch(line.job, Generation.from_ai_record(line.ai_record or {}), line.attempts or 1) for line in unfetched]
-    missing = {job_id for job_id in run_dir.index.done if job_id not in on_disk}
+    missing = run_dir.index.done - on_disk.keys()
     for line in records_of(run_dir.path, missing).values():
         if line.ai_record and line.files:
             items.append(Refetch(line.job, Generation.from_ai_record(line.ai_record), line.attempts or 1, line.files))

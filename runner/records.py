@@ -275,9 +275,32 @@ def numbered_lines(run_dir: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def read_index(run_dir: Path) -> RecordIndex:
+    """The index of `run_dir`'s records. A resume reads 100,000 lines before it may send
+    anything: the success lines this module wrote take the fast path right here, in a loop
+    with nothing but local names; every other line goes through RecordIndex.add."""
     index = RecordIndex()
-    for number, raw in numbered_lines(run_dir):
-        index.add(raw, number)
+    try:
+        records = open(run_dir / RECORDS, "rb")
+    except (FileNotFoundError, NotADirectoryError):
+        return index  # no run dir yet (or a file where one would go): no records
+    prefix, elapsed_at, done, latencies = _SUCCESS_PREFIX.match, _ELAPSED.search, index.done, index.latencies
+    with records:
+        for number, raw in enumerate(records, start=1):
+            if not raw.endswith(b"\n"):
+                continue  # a torn last line: a crash mid-write is no record
+            fast = prefix(raw)
+            if fast and b"\0" not in raw and (elapsed := elapsed_at(raw, len(raw) - 40)):
+                index.lines += 1
+                job_id = fast.group(1).decode()
+                if index.failed and job_id in index.failed:
+                    index._succeeded(job_id, float(elapsed.group(1)))
+                    continue
+                done.add(job_id)
+                seconds = float(elapsed.group(1))
+                if seconds > 0:
+                    latencies.append(seconds)
+                continue
+            index.add(raw, number)
     return index
 
 

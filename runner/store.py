@@ -56,19 +56,23 @@ def manifest_of(run_dir: Path) -> tuple[Path, Path | None]:
     return run_dir / MANIFEST, source.parent if source.is_file() else None
 
 
-def images_on_disk(run_dir: Path) -> dict[str, str]:
-    """job_id -> the folder under images/ that holds its images. Read from the names alone
-    (<job_id>[-N].<ext>): a resume lists 100,000 of them in a tenth of a second."""
+def images_on_disk(run_dir: Path) -> tuple[dict[str, str], list[Path]]:
+    """job_id -> the folder under images/ that holds its images, read from the names alone
+    (<job_id>[-N].<ext>); and the temp files an interrupted run left there. One listing of
+    each folder: a resume lists 100,000 names in a tenth of a second."""
     found: dict[str, str] = {}
+    strays: list[Path] = []
     try:
         folders = [entry.name for entry in os.scandir(run_dir / "images") if entry.is_dir(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError):
-        return found
+        return found, strays
     for folder in folders:
         for name in os.listdir(run_dir / "images" / folder):
-            if name[16:17] in (".", "-") and not name.startswith(_TEMP_MARK):
+            if name.startswith(_TEMP_MARK):
+                strays.append(run_dir / "images" / folder / name)
+            elif name[16:17] in (".", "-"):
                 found[name[:16]] = folder
-    return found
+    return found, strays
 
 
 def image_files(run_dir: Path, folder: str, job_id: str) -> list[str]:
@@ -92,9 +96,11 @@ class RunDir:
         notes: list[str],
         provenance: Provenance | None,
         endpoint: Endpoint | None,
+        images: dict[str, str],
     ) -> None:
         self.path = path
-        self.index = index
+        self.index = index  # what records.jsonl says, as the run found it
+        self.images = images  # job_id -> its folder under images/, as the run found them
         self.notes = notes  # what recovery found, for the user to read
         self.provenance = provenance
         self._endpoint = endpoint
@@ -117,7 +123,8 @@ class RunDir:
                 stored = endpoint_file.read(path) or endpoint_file.infer(first_success(path) if index.done else None)
                 holds_images = bool(index.done or index.unfetched)
                 provenance = endpoint_file.admit(path, stored, endpoint, holds_images)
-            notes = _recover(path, index)
+            images, strays = images_on_disk(path)
+            notes = _recover(path, index, strays)
             _keep_manifest(path, manifest_text)
             if provenance is not None and provenance != stored:
                 _write_json(path / ENDPOINT, provenance.as_json())
@@ -130,7 +137,7 @@ class RunDir:
         except BaseException:
             os.close(lock_fd)
             raise
-        return cls(path, lock_fd, index, notes, provenance, endpoint)
+        return cls(path, lock_fd, index, notes, provenance, endpoint, images)
 
     def answered_by(self, emulated: bool) -> bool:
         """An answer came from an emulator (or not). True if the run dir may take its images:
@@ -262,7 +269,7 @@ def _lock(path: Path) -> int:
     return fd
 
 
-def _recover(path: Path, index: RecordIndex) -> list[str]:
+def _recover(path: Path, index: RecordIndex, images_strays: list[Path]) -> list[str]:
     """Undo what an interrupted run or a damaged disk left; say what was found."""
     notes = []
     records = path / RECORDS
@@ -291,8 +298,7 @@ def _recover(path: Path, index: RecordIndex) -> list[str]:
             f"records.jsonl had {len(index.bad)} damaged line(s): {shown}; set aside in {TORN}. "
             "A job whose image is on disk is kept as recovered, not paid for again"
         )
-    strays = list((path / "images").glob(f"*/{_TEMP_MARK}*")) if (path / "images").is_dir() else []
-    strays += list(path.glob(f"{_TEMP_MARK}*")) + list(path.glob(f"thumbs/*/{_TEMP_MARK}*"))
+    strays = images_strays + list(path.glob(f"{_TEMP_MARK}*")) + list(path.glob(f"thumbs/*/{_TEMP_MARK}*"))
     for stray in strays:
         stray.unlink()
     if strays:
