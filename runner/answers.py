@@ -272,6 +272,20 @@ def _html_title(text: str) -> str:
     return f"an HTML page: {match.group(1).strip()[:120]}" if match else ""
 
 
+# Where an aiRecord may say what it cost. The provider's page documents none; relays and newer
+# versions of the API have been seen with these. A figure found here wins over a declared price.
+COST_FIELDS = ("credits", "creditsUsed", "creditsConsumed", "cost")
+
+
+def cost_of(ai_record: dict[str, Any]) -> float | None:
+    """What the answer says this generation cost, if it says so with a plain non-negative number."""
+    for name in COST_FIELDS:
+        value = ai_record.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e12:
+            return float(value)
+    return None
+
+
 def parse_asset_path(status: int, headers: Any, body: bytes, redactor: Redactor = NO_REDACTION) -> str:
     """The asset path an answer of POST /api/assets gives (fileContent.path, or asset.key)."""
     answer = _json_answer(status, headers, body, redactor)

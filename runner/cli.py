@@ -5,7 +5,8 @@ The core never prints or exits; everything a user reads is written by the cli_* 
     cli_args.py    every verb, flag and help text
     cli_plan.py    validate, plan
     cli_run.py     run: signals, progress, the words at the end
-    cli_status.py  status, report
+    cli_status.py  status, runs, report
+    cli_export.py  export, show
     emulator/cli.py  emulator
 """
 

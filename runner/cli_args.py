@@ -148,6 +148,52 @@ def parser() -> argparse.ArgumentParser:
     _grid_flag(status)
     status.set_defaults(handler="runner.cli_status:status_command")
 
+    runs = _verb(
+        verbs,
+        "runs",
+        "every run directory under a root: what it holds, cost and is doing",
+        "List every run directory under ROOT, the most recently active first: its name and endpoint, its done, "
+        "failed, to-retry and pending jobs, the credits spent (in all and in the last run), how the last run "
+        "ended, and whether a run is live in it now. A run dir that cannot be read is listed as damaged.",
+    )
+    runs.add_argument("root", nargs="?", default="output", metavar="ROOT", help="where to look (default output/)")
+    runs.add_argument("--json", action="store_true", help="print one object per run dir as JSON")
+    _grid_flag(runs)
+    runs.set_defaults(handler="runner.cli_status:runs_command")
+
+    export = _verb(
+        verbs,
+        "export",
+        "write a run directory's jobs as CSV, JSON lines or SQLite",
+        "Write one row per job of RUN_DIR's manifest, done or not: job_id, prompt_id, status, one column per axis, "
+        "the prompt, files, attempts, elapsed_s, error kind and message, credits, mean score and wins. SQLite also "
+        "holds the tables ratings and invocations. The file appears whole or not at all.",
+    )
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, as `run` made it")
+    export.add_argument("--format", choices=["csv", "jsonl", "sqlite"], default="csv", help="the file's format (default csv)")
+    export.add_argument(
+        "-o", "--output", metavar="FILE", help="where to write (default RUN_DIR/export.csv, .jsonl or .db; - for stdout)"
+    )
+    _grid_flag(export)
+    export.set_defaults(handler="runner.cli_export:export_command")
+
+    show = _verb(
+        verbs,
+        "show",
+        "one job of a run directory in full",
+        "Show one job: its axes, its request, every records line written for it (attempts, errors, files, "
+        "credits) and the API's last record. JOB_ID may be any unambiguous start of the id, or an image's name. "
+        "--curl prints the request as a curl command that reads the key from $ONEMIN_API_KEY when it runs.",
+    )
+    show.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, as `run` made it")
+    show.add_argument("job_id", metavar="JOB_ID", help="a job id, its start, or the name of one of its images")
+    shown_as = show.add_mutually_exclusive_group()
+    shown_as.add_argument("--curl", action="store_true", help="print the request as a curl command to send by hand")
+    shown_as.add_argument("--json", action="store_true", help="print the job and its records lines as JSON")
+    show.add_argument("--base-url", metavar="URL", help="the API the curl command calls (default: the one the run dir last used)")
+    _grid_flag(show)
+    show.set_defaults(handler="runner.cli_export:show_command")
+
     emulator = _verb(
         verbs,
         "emulator",

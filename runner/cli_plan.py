@@ -99,11 +99,13 @@ def describe_plan(plan: Plan, settings: RunSettings, run_dir: Path, status: RunS
         rows.append(("", "its images come from the emulator"))
     outlook = forecast(max(0, pending), settings, status.latencies)
     rows.append(("estimate", _estimate(outlook, settings)))
-    if outlook.credits is not None and settings.credits_per_image:
+    if outlook.credits is not None and settings.credits_per_image and outlook.jobs:
         cost = f"about {outlook.credits:,.0f} credits at {render(settings.credits_per_image)} an image"
         if outlook.capped_jobs is not None:
             cost += f"; --max-credits {render(settings.max_credits or 0)} allows {outlook.capped_jobs} jobs a run"
         rows.append(("cost", cost))
+    if status.credits_spent is not None:
+        rows.append(("spent", f"{status.credits_spent:,.6g} credits so far, over every run"))
     if settings.on_finish:
         rows.append(("on finish", settings.on_finish))
     width = max(len(label) for label, _ in rows) + 2

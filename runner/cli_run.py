@@ -250,9 +250,10 @@ def _tell(plan: Plan, run_dir: Path, result: Result, emulated: bool) -> None:
     else:
         p50, p95 = summary.latency_p50, summary.latency_p95
         timing = f", p50 {p50:.1f} s, p95 {p95:.1f} s a job" if p50 is not None and p95 is not None else ""
+        spent = f", {summary.credits_spent:,.6g} credits" if summary.credits_spent is not None else ""
         print(
             f"{plan.manifest.name}: {jobs.done} of {total} done "
-            f"({jobs.succeeded} this run, {jobs.failed} failed, {plural(summary.retries, 'retry', 'retries')}) "
+            f"({jobs.succeeded} this run, {jobs.failed} failed, {plural(summary.retries, 'retry', 'retries')}{spent}) "
             f"in {summary.wall_s:.1f} s{timing}"
         )
         for kind, count in sorted(summary.failures_by_kind.items()):

@@ -1,4 +1,4 @@
-"""`flux-batch status` and `flux-batch report`: what a run dir holds, read from it alone."""
+"""`flux-batch status`, `runs` and `report`: what run dirs hold, read from them alone."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 
 from runner.errors import EXIT_OK, EXIT_USAGE, UsageError
-from runner.manifest import load
-from runner.plan import Plan, make_plan
-from runner.status import status_of
-from runner.store import manifest_of
-from runner.words import plural
+from runner.runs import RunRow, survey
+from runner.status import plan_of_run_dir, status_of
+from runner.words import plural, printable
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -33,11 +31,13 @@ def status_command(args: argparse.Namespace) -> int:
         print(f"  {', '.join(again)}: the next run takes them up")
     shown = 5
     for kind, message, count in status.failures[:shown]:
-        print(f"  {count} x {kind}: {message}")
+        print(f"  {count} x {kind}: {printable(message)}")
     if len(status.failures) > shown:
         print(f"  ... and {len(status.failures) - shown} other reasons; `status --json` lists them all")
     if status.damaged_lines:
         print(f"  records.jsonl has {plural(status.damaged_lines, 'damaged line')}: the next run sets them aside")
+    if status.credits_spent is not None:
+        print(f"credits spent: {status.credits_spent:,.6g}, over every run")
     if status.provenance is not None:
         print(f"images from {status.provenance.describe()}")
     if status.live:
@@ -50,11 +50,38 @@ def status_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def plan_of_run_dir(run_dir: Path, max_grid: int) -> Plan:
-    copy, base_dir = manifest_of(run_dir)
-    if not copy.is_file():
-        raise UsageError(f"{run_dir} is not a run directory (it has no manifest.yaml)")
-    return make_plan(load(copy, base_dir=base_dir), max_grid=max_grid)
+def runs_command(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a directory: `flux-batch runs DIR` lists the run dirs under DIR")
+    rows = survey(root, args.max_grid)
+    if args.json:
+        print(json.dumps([row.as_json() for row in rows], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not rows:
+        print(f"no run directories under {root}: `flux-batch run MANIFEST` makes one")
+    for row in rows:
+        print("\n".join(_run_lines(row)))
+    return EXIT_OK
+
+
+def _run_lines(row: RunRow) -> list[str]:
+    if row.damaged:
+        return [f"{row.path}  DAMAGED: {printable(row.damaged)}"]
+    live = f"  LIVE: {row.live}" if row.live else ""
+    lines = [f"{row.path}  ({row.name}, {row.endpoint or 'never run'}){live}"]
+    counts = [f"{row.done:,}/{row.total:,} done"]
+    counts += [f"{row.failed_for_good:,} failed for good"] if row.failed_for_good else []
+    counts += [f"{row.to_retry:,} to retry"] if row.to_retry else []
+    counts += [f"{row.pending:,} pending"] if row.pending else []
+    if row.credits_spent is not None:
+        last = f" (last run {row.credits_last:,.6g})" if row.credits_last is not None else ""
+        counts.append(f"{row.credits_spent:,.6g} credits{last}")
+    lines.append("  " + ", ".join(counts))
+    if row.last_started:
+        stopped = f", stopped: {row.stopped}" if row.stopped else ""
+        lines.append(f"  last run {row.last_started} to {row.last_finished or '?'}{stopped}")
+    return lines
 
 
 def report_command(args: argparse.Namespace) -> int:

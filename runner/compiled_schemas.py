@@ -1,7 +1,7 @@
 # Generated from schemas/*.schema.json by `make schemas` (fastjsonschema 2.22.3).
 # Do not edit: change a schema, then run `make schemas`; a test fails while this file is stale.
 # ruff: noqa
-SCHEMAS_DIGEST = 'e14a2736209270f1212bb36e539106de6d24dac3826bb799de1c2d1f2a6c8366'
+SCHEMAS_DIGEST = '77b8c9a0fa61a54e8ed833c124280c0c9c156ad3d56213cfc056343e43848635'
 
 VERSION = "2.22.3"
 from decimal import Decimal

@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from runner.words import printable
+
 # Exit codes of the command line (and 128 + N for a signal N, kept beside the signals).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 
@@ -119,6 +121,7 @@ class ApiError(FluxBatchError):
         retry_after: float | None = None,
         stop: StopReason | None = None,
     ) -> None:
+        message = printable(message)  # a server's bytes, bound for a terminal and a records line
         if len(message) > MAX_MESSAGE:
             message = message[: MAX_MESSAGE - 3] + "..."
         super().__init__(message)

@@ -38,6 +38,8 @@ class Outcome:
     recovered: int = 0  # images found on disk without their line, recorded as done
     restored: int = 0  # images of done jobs missing from disk, fetched again
     uploads: int = 0  # input images sent to the Asset API
+    credits: float = 0.0  # spent on the images of this invocation
+    priced: bool = False  # some image's cost was known
     retries: Counter[str] = field(default_factory=Counter)  # tries again, by what: generation, download, upload, poll
     latencies: list[float] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)  # by error kind

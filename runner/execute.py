@@ -86,7 +86,7 @@ async def run_plan(
         run_dir.records() as writer,
     ):
         client = Client(session, base_url, api_key, settings.request_timeout)
-        recorder = Recorder(run_dir.path, writer, stop, outcome, on_event)
+        recorder = Recorder(run_dir.path, writer, stop, outcome, on_event, price=settings.credits_per_image)
         pool = Pool(
             client=client,
             run_dir=run_dir,
@@ -144,6 +144,7 @@ def summarize(outcome: Outcome, total: int, done_before: int, stop: Stop, run_di
         ),
         images_restored=outcome.restored,
         uploads=outcome.uploads,
+        credits_spent=round(outcome.credits, 6) if outcome.priced else None,
         retries=outcome.retries["generation"],
         download_retries=outcome.retries["download"],
         upload_retries=outcome.retries["upload"],

@@ -15,7 +15,7 @@ import difflib
 import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 TOKEN_PREFIX = "sha256:"
 MAX_INPUT_BYTES = 20 * 1024 * 1024
@@ -24,7 +24,7 @@ ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
 Report = Callable[[tuple[str | int, ...], str], None]
 
 
-def is_token(value: object) -> bool:
+def is_token(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value.startswith(TOKEN_PREFIX)
 
 

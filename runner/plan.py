@@ -124,8 +124,9 @@ class Plan:
                     yield self.job_at_position(position, starts)
             return
         if order == "manifest":
-            for prompt, var_values, point, seed, prompt_object in self._expand():
-                identity = job_id(prompt_object)
+            # The ids come from job_ids, which walks the same order without building each
+            # promptObject's canonical JSON: plan --json and export spent most of their time there.
+            for (prompt, var_values, point, seed, prompt_object), identity in zip(self._expand(), self.job_ids(), strict=True):
                 if identity not in skip:
                     yield self._job(prompt, var_values, point, seed, prompt_object, identity)
             return

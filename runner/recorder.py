@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from runner.answers import cost_of
 from runner.errors import ApiError, StopReason
 from runner.events import Event, Outcome
 from runner.plan import Job
@@ -18,9 +19,16 @@ from runner.writer import Images, RecordWriter, WriterGone
 
 class Recorder:
     def __init__(
-        self, run_dir: Path, writer: RecordWriter, stop: Stop, outcome: Outcome, on_event: Callable[[Event], None]
+        self,
+        run_dir: Path,
+        writer: RecordWriter,
+        stop: Stop,
+        outcome: Outcome,
+        on_event: Callable[[Event], None],
+        price: float | None = None,
     ) -> None:
         self._run_dir = run_dir
+        self._price = price  # credits_per_image, when declared
         self._writer = writer
         self._stop = stop
         self._outcome = outcome
@@ -42,9 +50,15 @@ class Recorder:
         return True
 
     async def succeed(self, job: Job, ai_record: dict[str, Any], images: Images, attempts: int, started: float) -> bool:
-        record = Record.success(job, attempts, ai_record, [name for name, _ in images], started)
+        # The API's own figure, when its answer gives one, wins over the declared price.
+        credits = cost_of(ai_record) if ai_record else None
+        credits = self._price if credits is None else credits
+        record = Record.success(job, attempts, ai_record, [name for name, _ in images], started, credits=credits)
         if not await self.append(record, images):
             return False
+        if credits is not None:
+            self._outcome.credits += credits
+            self._outcome.priced = True
         self._outcome.succeeded += 1
         self._outcome.latencies.append(record.elapsed_s)
         self._on_event(Event("done", job=job, attempt=attempts, elapsed=record.elapsed_s))

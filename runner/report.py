@@ -56,6 +56,7 @@ def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
     inputs = _input_thumbnails(run_dir, plan)
     prompts = [_prompt_data(plan, index, records, thumbs, inputs) for index in range(len(plan.prompts))]
     provenance = endpoint.read(run_dir)
+    priced = [record.credits for record in records.values() if record.succeeded and record.credits is not None]
     counts = {"total": plan.total, "done": 0, "failed": 0, "pending": 0}
     for prompt in prompts:
         for job in prompt["jobs"]:
@@ -66,6 +67,7 @@ def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
         "counts": counts,
         "summary": summary.as_json() if (summary := read_summary(run_dir)) else None,
         "emulated": provenance.emulated if provenance is not None else False,
+        "credits": round(sum(priced), 6) if priced else None,
         "endpoint": provenance.describe() if provenance is not None else None,
         "prompts": prompts,
         "arms": _arms(prompts),

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from runner import endpoint
-from runner.plan import Plan
+from runner.errors import UsageError
+from runner.manifest import load
+from runner.plan import Plan, make_plan
 from runner.records import read_index
-from runner.store import live_holder
+from runner.store import live_holder, manifest_of
 from runner.summary import Summary, read_summary
 
 
@@ -31,6 +33,7 @@ class RunStatus:
     failed_by_kind: dict[str, int]
     failures: list[tuple[str, str, int]]  # (kind, message, jobs), most jobs first
     damaged_lines: int
+    credits_spent: float | None  # over every invocation; None when no price was ever known
     live: str | None
     provenance: endpoint.Provenance | None
     last_run: Summary | None
@@ -59,12 +62,21 @@ class RunStatus:
             "failures": [{"kind": k, "message": m, "jobs": n} for k, m, n in self.failures],
             "pending": self.pending,
             "damaged_lines": self.damaged_lines,
+            "credits_spent": self.credits_spent,
             "live": self.live,
             "endpoint": self.provenance.describe() if self.provenance else None,
             "emulated": self.provenance.emulated if self.provenance else None,
             "stopped": stopped.reason if stopped else None,
             "last_run": self.last_run.as_json() if self.last_run else None,
         }
+
+
+def plan_of_run_dir(run_dir: Path, max_grid: int) -> Plan:
+    """The plan of the manifest a run dir was last run with (its own copy of it)."""
+    copy, base_dir = manifest_of(run_dir)
+    if not copy.is_file():
+        raise UsageError(f"{run_dir} is not a run directory (it has no manifest.yaml)")
+    return make_plan(load(copy, base_dir=base_dir), max_grid=max_grid)
 
 
 def status_of(run_dir: Path, plan: Plan) -> RunStatus:
@@ -99,6 +111,7 @@ def status_of(run_dir: Path, plan: Plan) -> RunStatus:
         failed_by_kind=dict(kinds),
         failures=[(k, m, n) for (k, m), n in reasons.most_common()],
         damaged_lines=len(index.bad),
+        credits_spent=round(index.credits, 6) if index.priced else None,
         live=live_holder(run_dir),
         provenance=endpoint.read(run_dir),
         last_run=read_summary(run_dir),

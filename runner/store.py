@@ -104,7 +104,7 @@ class RunDir:
         self.notes = notes  # what recovery found, for the user to read
         self.provenance = provenance
         self._endpoint = endpoint
-        self._assets_by_endpoint = _read_assets(path)
+        self._assets_by_endpoint = uploaded_assets(path)
         self._lock_fd = lock_fd
 
     @classmethod
@@ -212,7 +212,7 @@ class RunDir:
         return RecordWriter(self.path, self._lock_fd)
 
 
-def _read_assets(run_dir: Path) -> dict[str, dict[str, str]]:
+def uploaded_assets(run_dir: Path) -> dict[str, dict[str, str]]:
     """base URL -> {picture token -> asset path}. The older file, one table for every endpoint,
     says nothing of where its uploads went: its pictures are uploaded again."""
     try:

@@ -47,6 +47,7 @@ class Summary:
     jobs: JobCounts = field(default_factory=JobCounts)
     images_restored: int = 0
     uploads: int = 0
+    credits_spent: float | None = None  # on this invocation's images; None when no price was known
     retries: int = 0  # generation requests sent again
     download_retries: int = 0
     upload_retries: int = 0
@@ -73,6 +74,7 @@ class Summary:
             "jobs": asdict(self.jobs),
             "images_restored": self.images_restored,
             "uploads": self.uploads,
+            "credits_spent": self.credits_spent,
             "retries": self.retries,
             "download_retries": self.download_retries,
             "upload_retries": self.upload_retries,
@@ -98,6 +100,7 @@ class Summary:
             jobs=JobCounts(**{k: int(v) for k, v in jobs.items() if k in known and isinstance(v, int)}),
             images_restored=int(data.get("images_restored") or 0),
             uploads=int(data.get("uploads") or 0),
+            credits_spent=float(data["credits_spent"]) if isinstance(data.get("credits_spent"), int | float) else None,
             retries=int(data.get("retries") or 0),
             download_retries=int(data.get("download_retries") or 0),
             upload_retries=int(data.get("upload_retries") or 0),

@@ -264,7 +264,7 @@ def example_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return where / "run"
 
 
-def _apt_install(*packages: str) -> None:
+def apt_install(*packages: str) -> None:
     """Install Debian packages for the browser tests, or skip them saying why that failed."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         pytest.skip(f"{' and '.join(packages)} not installed, and this user cannot install Debian packages")
@@ -282,7 +282,7 @@ def chromium() -> str:
     found = shutil.which("chromium")
     if found:
         return found
-    _apt_install("chromium", "chromium-driver")
+    apt_install("chromium", "chromium-driver")
     return shutil.which("chromium") or pytest.skip("Chromium was installed but is not on PATH")
 
 
@@ -292,7 +292,7 @@ def browser(chromium: str) -> Iterator[WebDriver]:
     import tempfile
 
     if not shutil.which("chromedriver"):
-        _apt_install("chromium-driver")
+        apt_install("chromium-driver")
     if not shutil.which("chromedriver"):
         pytest.skip("chromium-driver was installed but chromedriver is not on PATH")
     os.environ["SE_AVOID_STATS"] = "true"

@@ -22,7 +22,7 @@ from tests.conftest import (
     wait_for_lines,
     write,
 )
-from tests.support import EXAMPLE, REPO, flux_batch
+from tests.support import EXAMPLE, REPO, flux_batch, page_data
 
 
 def test_report_of_a_read_only_run_dir_is_a_clear_message(cli: Cli, tmp_path: Path) -> None:
@@ -97,3 +97,43 @@ def test_output_cut_by_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         )
         assert piped.stdout == "{\n"
         assert piped.stderr == "", piped.stderr
+
+
+def test_credits_are_kept_per_job_and_added_over_invocations_at_their_own_prices(
+    cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses
+) -> None:
+    served = emulator_process("--latency", "0.01,0.02", "--max-side", "32")
+    manifest = write(tmp_path / "m.yaml", manifest_text(5, credits_per_image=0.5))
+    run_dir = tmp_path / "output" / "t"
+    assert run_cli(cli, manifest, served.url, "--max-jobs", "2").code == 3  # stopped by the cap, resumable
+    assert json.loads((run_dir / "summary.json").read_text())["credits_spent"] == 1.0
+    plan = cli("plan", str(manifest), "--base-url", served.url)
+    assert "about 1 credits at 0.5 an image" not in plan.out and "about 2 credits at 0.5 an image" in plan.out
+    assert "spent       1 credits so far, over every run" in plan.out
+
+    second = run_cli(cli, manifest, served.url, "--credits-per-image", "0.75")  # the price changed overnight
+    assert second.code == 0 and "2.25 credits" in second.out
+    assert sorted(line["credits"] for line in records(run_dir)) == [0.5, 0.5, 0.75, 0.75, 0.75]
+    assert json.loads((run_dir / "summary.json").read_text())["credits_spent"] == 2.25
+    status = json.loads(cli("status", str(run_dir), "--json").out)
+    assert status["credits_spent"] == 3.25
+    assert "credits spent: 3.25, over every run" in cli("status", str(run_dir)).out
+    assert cli("report", str(run_dir)).code == 0
+    assert page_data(run_dir / "report.html")["credits"] == 3.25
+
+    unpriced = write(tmp_path / "u.yaml", manifest_text(2, name="u"))
+    assert run_cli(cli, unpriced, served.url).code == 0
+    assert json.loads(cli("status", "output/u", "--json").out)["credits_spent"] is None
+    assert "credits spent" not in cli("status", "output/u").out
+    assert "credits" not in records(tmp_path / "output" / "u")[0]
+
+
+def test_a_cost_said_by_the_api_wins_over_the_declared_price(
+    cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses
+) -> None:
+    served = emulator_process("--latency", "0.01,0.02", "--max-side", "32", "--cost", "2")
+    manifest = write(tmp_path / "m.yaml", manifest_text(3, credits_per_image=0.5))
+    assert run_cli(cli, manifest, served.url).code == 0
+    assert [line["aiRecord"]["creditsUsed"] for line in records(tmp_path / "output" / "t")] == [2, 2, 2]
+    assert [line["credits"] for line in records(tmp_path / "output" / "t")] == [2, 2, 2]
+    assert json.loads(cli("status", "output/t", "--json").out)["credits_spent"] == 6

@@ -1,4 +1,4 @@
-"""The README, the front door: it points at nothing outside the repository."""
+"""The README and SECURITY.md: they point at nothing outside the repository, and at tests that exist."""
 
 from __future__ import annotations
 
@@ -12,3 +12,12 @@ def test_the_readme_cites_nothing_outside_the_repository() -> None:
     assert "SPEC.md" not in readme
     for target in re.findall(r"\]\((?!https?://|#)([^)]+)\)", readme):
         assert (REPO / target).exists(), target
+
+
+def test_every_test_security_md_names_exists() -> None:
+    promises = (REPO / "SECURITY.md").read_text(encoding="utf-8")
+    named = re.findall(r"`(?:tests/)?(test_\w+\.py)(?:::(\w+))?", promises)
+    assert len(named) > 20
+    for file, function in named:
+        source = (REPO / "tests" / file).read_text(encoding="utf-8")
+        assert not function or f"def {function}(" in source, f"{file}::{function}"

@@ -41,6 +41,7 @@ class Knobs:
     upload_fail_first: int = knob(0, "the first N uploads to the Asset API answer 503")
     temporary_url_ttl: float = knob(3600.0, "seconds a signed temporaryUrl stays valid")
     credits: int | None = knob(None, "images the account can pay for; unlimited by default")
+    cost: float | None = knob(None, "credits each image costs, said in the aiRecord's creditsUsed; not said by default")
     credits_answer: str = knob("200", "how exhaustion is said: 200 (INSUFFICIENT_CREDITS in the record) or 402")
     keys: frozenset[str] = knob(frozenset({DEFAULT_KEY}), "API keys accepted, comma-separated")
     max_side: int | None = knob(None, "pixels: the longest side of an image is scaled down to this, for fast tests")

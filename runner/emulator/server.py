@@ -213,6 +213,8 @@ class Emulator:
         self.stats.generations[prompt_key(prompt_object)] += 1
         record = self._record(prompt_object, [path], status="SUCCESS")
         record["temporaryUrl"] = self._sign(origin, path)
+        if self.knobs.cost is not None:
+            record["creditsUsed"] = self.knobs.cost
         return record
 
     async def _finish_later(self, record: dict[str, Any], origin: Any) -> None:
