@@ -7,6 +7,7 @@ The core never prints or exits; everything a user reads is written by the cli_* 
     cli_run.py     run: signals, progress, the words at the end
     cli_status.py  status, runs, report
     cli_export.py  export, show
+    cli_review.py  review, verdict
     emulator/cli.py  emulator
 """
 

@@ -194,6 +194,36 @@ def parser() -> argparse.ArgumentParser:
     _grid_flag(show)
     show.set_defaults(handler="runner.cli_export:show_command")
 
+    review = _verb(
+        verbs,
+        "review",
+        "judge a run's images in the browser: blind pairs, scores, notes",
+        "Serve a page on 127.0.0.1 to judge the images of RUN_DIRs: blind pairs of two arms made with the same "
+        "axes and seed (keys: left, right, down for a tie, s to skip), and a grid to score images 1-5 and note "
+        "them. Arms may come from several run dirs. Judgments are appended to RUN_DIR/ratings.jsonl, on disk "
+        "before the page says saved; images a live run adds appear without a reload.",
+    )
+    review.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, as `run` made them")
+    review.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: a free one)")
+    review.add_argument("--rater", metavar="NAME", help="who is judging (default: the login name)")
+    review.add_argument("--no-open", action="store_true", help="do not open a browser; only print the address")
+    _grid_flag(review)
+    review.set_defaults(handler="runner.cli_review:review_command")
+
+    verdict = _verb(
+        verbs,
+        "verdict",
+        "what the judgments say: win rates, a ranking, scores by axis",
+        "Tally the judgments of RUN_DIRs: for each two arms, wins, losses and ties with a Wilson 95% interval and "
+        "an exact sign test; with three or more arms a Bradley-Terry ranking; the mean score of each value of "
+        "each swept field. Says plainly when there are too few votes to tell.",
+    )
+    verdict.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, as `run` made them")
+    verdict.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    verdict.add_argument("--by-rater", action="store_true", help="also show how far each two raters agree")
+    _grid_flag(verdict)
+    verdict.set_defaults(handler="runner.cli_review:verdict_command")
+
     emulator = _verb(
         verbs,
         "emulator",

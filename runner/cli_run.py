@@ -92,6 +92,8 @@ def run_command(args: argparse.Namespace) -> int:
         # (the run was over) is the report's business, not the run's.
         stopped = None if result.idle else result.summary.stopped
         code = _exit_code(stopped, received, result)
+        if received and (stopped is None or stopped.reason != StopReason.SIGNAL):
+            after_the_run.heard_during_the_close(received[-1])
         if stop.reason is not None and not log.stopped:
             log.write(f"STOP: {stop.message}")
         log.write(f"finished with exit code {code}: {json.dumps(asdict(result.summary.jobs))}")
@@ -145,18 +147,24 @@ async def _run(
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
 
-    def on_signal(signum: signal.Signals) -> None:
-        received.append(signum)
+    def react(signum: signal.Signals, count: int) -> None:
         if signum == signal.SIGHUP:
             _leave_the_terminal()
-        if len(received) == 1:
+        if count == 1:
             stop.request(StopReason.SIGNAL, f"{signum.name} received")
             _say(f"\nflux-batch: {signum.name}: finishing the jobs in flight; send it again to abandon them")
         elif main is not None:
             main.cancel()
 
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        # Recorded here, in the handler, rather than by loop.add_signal_handler: that one
+        # passes the signal through the loop's self-pipe, and a signal arriving as the run
+        # returns would still be in the pipe when the handler is removed, and be lost.
+        received.append(signum)
+        loop.call_soon_threadsafe(react, signal.Signals(signum), len(received))
+
     for signum in SIGNALS:
-        loop.add_signal_handler(signum, on_signal, signum)
+        signal.signal(signum, on_signal)
     served = None
     try:
         base_url = target.base_url
@@ -169,8 +177,7 @@ async def _run(
         if served is not None:
             await served.cleanup()
         for signum in SIGNALS:
-            loop.remove_signal_handler(signum)  # the default action again: a signal now would kill
-            after_the_run.take_over(signum)  # ... so the next handler goes in at once
+            after_the_run.take_over(signum)  # one handler replaces the other: no signal falls between
 
 
 def _leave_the_terminal() -> None:
@@ -192,8 +199,8 @@ class _Interrupted(BaseException):
 
 class _AfterTheRun:
     """From the end of the run to the exit, a signal skips what is left of the report and never
-    changes the run's exit code. It takes over each signal from the event loop's handler the
-    moment that is removed: in between, the default action would kill the process."""
+    changes the run's exit code. It takes over each signal from the run's handler in one step:
+    with none in between, the default action would kill the process."""
 
     def __init__(self) -> None:
         self.received: str | None = None
@@ -208,6 +215,11 @@ class _AfterTheRun:
         self.received = signal.Signals(signum).name
         if self._interrupting:
             raise _Interrupted(self.received)
+
+    def heard_during_the_close(self, signum: int) -> None:
+        """A signal the event loop heard after the summary was written: the run was over, so
+        it is this one's, and the report is skipped as for any signal after the run."""
+        self.received = signal.Signals(signum).name
 
     def unless_signalled(self, work: Callable[[], None]) -> None:
         """`work`, unless a signal has come, or until one comes."""

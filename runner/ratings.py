@@ -11,7 +11,9 @@ skipped, as a damaged records line is.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,11 +53,16 @@ class Judgment:
             data = json.loads(raw)
         except (ValueError, RecursionError):
             return None
+        return cls.from_json(data)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Judgment | None:
+        """A judgment from its JSON form, or None if it is not one."""
         if not isinstance(data, dict) or not isinstance(data.get("rater"), str) or not isinstance(data.get("at"), str):
             return None
         kind, rater, at = data.get("kind"), data["rater"], data["at"]
         pair = isinstance(data.get("a"), str) and isinstance(data.get("b"), str)
-        if kind == "pair" and pair and data.get("winner") in ("a", "b", "tie"):
+        if kind == "pair" and pair and data["a"] != data["b"] and data.get("winner") in ("a", "b", "tie"):
             return cls("pair", rater, at, a=data["a"], b=data["b"], winner=data["winner"])
         score = data.get("score")
         if kind == "score" and isinstance(data.get("job_id"), str) and type(score) is int and 1 <= score <= 5:
@@ -77,13 +84,44 @@ def judgments(run_dir: Path) -> Iterator[Judgment]:
                 yield judgment
 
 
-def standing(run_dir: Path) -> list[Judgment]:
-    """The judgments that stand: each rater's latest of each pair and each job."""
+def standing(*run_dirs: Path) -> list[Judgment]:
+    """The judgments that stand: each rater's latest of each pair and each job, over the
+    ratings of every run dir given (a judgment made later, by `at`, wins across files)."""
+    made = [judgment for run_dir in run_dirs for judgment in judgments(run_dir)]
+    if len(run_dirs) > 1:
+        made.sort(key=lambda judgment: judgment.at)  # stable: within a file, file order
     latest: dict[tuple[str, tuple[str, ...]], Judgment] = {}
-    for judgment in judgments(run_dir):
+    for judgment in made:
         latest.pop((judgment.rater, judgment.subject), None)  # re-inserted last: file order kept
         latest[judgment.rater, judgment.subject] = judgment
     return list(latest.values())
+
+
+def append(run_dir: Path, judgment: Judgment) -> None:
+    """Add `judgment` to RUN_DIR/ratings.jsonl, on disk before this returns. Appends are
+    whole lines under an exclusive lock, so two pages, or two review servers, never tear
+    or interleave one; a line torn by a crash is closed first, so it costs only itself."""
+    line = (json.dumps(judgment.as_json(), ensure_ascii=False) + "\n").encode()
+    path = run_dir / RATINGS
+    created = not path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        written = 0
+        while written < len(line):
+            written += os.write(fd, line[written:])
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # and with it the lock
+    if created:
+        directory = os.open(run_dir, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,17 +20,21 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from runner import endpoint, schemas
+from runner.arms import RunSet
 from runner.pixels import TooManyPixels, open_bounded
 from runner.plan import Job, Plan
+from runner.ratings import JobMarks, standing
 from runner.records import Record, latest_records, utc_timestamp
+from runner.store import THUMBS
 from runner.summary import read_summary
 from runner.template import render
+from runner.verdict import verdict
 
 REPORT = "report.html"
-THUMBS = "thumbs"
 SHEETS = "sheets"
 THUMB_SIDE = 320
 _TEMPLATE = Path(__file__).with_name("report_template.html")
+_CHARTS = Path(__file__).with_name("verdict_charts.js")
 
 
 def write_report(run_dir: Path, plan: Plan) -> Path:
@@ -41,6 +45,7 @@ def write_report(run_dir: Path, plan: Plan) -> Path:
     # message holding either would blank the page. JSON may spell every "<" as \u003c.
     payload = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
     page = page.replace("{{title}}", html.escape(f"{plan.manifest.name}: flux-batch report"))
+    page = page.replace("{{charts}}", _CHARTS.read_text(encoding="utf-8"))
     page = page.replace("{{data}}", payload)
     target = run_dir / REPORT
     temp = target.with_name(f".partial-{REPORT}")
@@ -57,6 +62,13 @@ def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
     prompts = [_prompt_data(plan, index, records, thumbs, inputs) for index in range(len(plan.prompts))]
     provenance = endpoint.read(run_dir)
     priced = [record.credits for record in records.values() if record.succeeded and record.credits is not None]
+    judged = standing(run_dir)
+    found = verdict(RunSet([run_dir], 0, [plan]), judged) if judged else None
+    marks = JobMarks.of(judged)
+    for prompt in prompts:
+        for job in prompt["jobs"]:
+            if job["id"] in marks.mean_score:
+                job["score"] = round(marks.mean_score[job["id"]], 2)
     counts = {"total": plan.total, "done": 0, "failed": 0, "pending": 0}
     for prompt in prompts:
         for job in prompt["jobs"]:
@@ -71,6 +83,7 @@ def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
         "endpoint": provenance.describe() if provenance is not None else None,
         "prompts": prompts,
         "arms": _arms(prompts),
+        "verdict": {**found.as_json(), "words": found.words()} if found else None,
     }
 
 

@@ -42,6 +42,7 @@ SOURCE = "manifest.source"
 MANIFEST = "manifest.yaml"
 HISTORY = "manifest.history.yaml"
 LOCK = ".lock"
+THUMBS = "thumbs"  # the report's thumbnails, thumbs/<prompt_id>/<job_id>.webp
 _TEMP_MARK = diskwriter.TEMP_MARK
 _IMAGE_NAME = re.compile(r"^([0-9a-f]{16})(?:-[0-9]+)?\.[a-z0-9]+$")
 

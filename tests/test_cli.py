@@ -199,7 +199,9 @@ def test_every_command_explains_itself_and_each_of_its_arguments() -> None:
     parser = make_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     verbs: dict[str, argparse.ArgumentParser] = subparsers.choices
-    assert set(verbs) == {"validate", "plan", "run", "report", "status", "runs", "export", "show", "emulator"}
+    assert set(verbs) == {
+        "validate", "plan", "run", "report", "status", "runs", "export", "show", "review", "verdict", "emulator",
+    }  # fmt: skip
     for name, verb in verbs.items():
         assert verb.description and len(verb.description) > 60, name
         for action in verb._actions:
