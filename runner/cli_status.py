@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from runner.errors import EXIT_OK, EXIT_USAGE, UsageError
 from runner.runs import RunRow, survey
@@ -47,7 +48,21 @@ def status_command(args: argparse.Namespace) -> int:
         stopped = f", stopped ({last.stopped.reason}: {last.stopped.message})" if last.stopped else ""
         jobs = last.jobs
         print(f"last run: {last.started_at} for {last.wall_s:.1f} s: {jobs.succeeded} succeeded, {jobs.failed} failed{stopped}")
+        if last.pace:
+            print(pace_line(last.pace))
     return EXIT_OK
+
+
+def pace_line(pace: dict[str, Any]) -> str:
+    """How fast the last run was let go, and when and why it last changed: one line."""
+    rate, told, sent, throttled = (pace.get(k) for k in ("requests_per_minute", "told", "sent", "throttled"))
+    slowed = pace.get("slowed")
+    last = slowed[-1] if isinstance(slowed, list) and slowed and isinstance(slowed[-1], dict) else None
+    answered = f", {throttled:,} of {sent:,} requests answered 429" if isinstance(throttled, int) and throttled else ""
+    if last is None or not isinstance(rate, int | float):
+        return f"pace: {told:,g} requests a minute, as told{answered}" if isinstance(told, int | float) else "pace: none"
+    why = printable(str(last.get("why")))
+    return f"pace: {rate:,g} requests a minute since {printable(str(last.get('at')))}: {why}{answered}"
 
 
 def runs_command(args: argparse.Namespace) -> int:

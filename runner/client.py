@@ -69,6 +69,7 @@ class Client:
         self._download_timeout = aiohttp.ClientTimeout(total=min(request_timeout, 120), sock_connect=30)
         self.budget = budget or MemoryBudget()
         self.asset_base = asset_base_for(base_url)
+        self.on_policy: Callable[[str], None] | None = None  # told each RateLimit-Policy the API states
 
     async def generate(self, request: dict[str, Any], asynchronous: bool = False) -> Generation:
         """POST one request. Synchronously the image exists when this returns; asynchronously
@@ -164,6 +165,9 @@ class Client:
             ) as response:
                 if 300 <= response.status < 400:
                     raise self._redirected(method, str(url), response)
+                policy = response.headers.get("RateLimit-Policy")
+                if policy is not None and self.on_policy is not None:
+                    self.on_policy(policy)
                 body = await _read_capped(response, MAX_ANSWER_BYTES, "invalid_response")
                 return response.status, response.headers, body
         except TimeoutError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from runner.errors import ApiError
 from runner.plan import Job
@@ -15,7 +16,7 @@ from runner.plan import Job
 class Event:
     """Something the CLI may show: "planned" (`count` jobs to run, `done` of `total` already),
     a job "done" (`elapsed` its latency) or "failed", a "retry" (`wait` the seconds before it),
-    a "note", or a "stop"."""
+    a "note", a "pace" (now `count` requests a minute, `message` why), or a "stop"."""
 
     kind: str
     count: int = 0
@@ -46,3 +47,4 @@ class Outcome:
     examples: dict[str, str] = field(default_factory=dict)  # error kind -> its first message
     started: float = field(default_factory=time.time)
     finished: float = 0.0
+    pace: dict[str, Any] | None = None  # how fast the pool was let go, and why it slowed (Pace.report)

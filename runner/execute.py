@@ -19,6 +19,7 @@ from runner.client import Client
 from runner.errors import ApiError, StopReason
 from runner.events import Event, Outcome
 from runner.fetch import Fetcher, Refetch
+from runner.pace import learned_pace, remember_pace
 from runner.pacing import Pacer, RetryPolicy
 from runner.plan import Plan, Survey
 from runner.pool import Pool
@@ -70,14 +71,20 @@ async def run_plan(
         counts = {"total": plan.total, "done": done_before, "pending": plan.total - done_before, "held_back": refused_left}
         return Result(outcome, kept.with_counts(**counts), idle=True)
     policy = policy or RetryPolicy(max_attempts=settings.max_attempts)
+    told = settings.requests_per_minute
+    learned = None if told else learned_pace(run_dir.path, base_url)
     pacer = Pacer(
         settings.concurrency,
-        settings.requests_per_minute,
+        told,
         sleep=stop.sleep,
         stopped=lambda: stop.requested,
         max_pause=policy.max_delay,
+        learned_per_minute=learned,
+        on_change=lambda change: on_event(Event("pace", count=round((change.rate or 0) * 60), message=change.why)),
     )
-    retrying = Retrying(policy, stop, outcome, on_event, pacer)
+    if learned:
+        on_event(Event("note", message=f"starting at the pace learned before: {learned:g} requests a minute"))
+    retrying = Retrying(policy, stop, outcome, on_event)
     # The pool, not the connector, limits concurrency: downloads must not queue behind POSTs.
     # No cookies: nothing a server sets is sent anywhere.
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
@@ -86,6 +93,7 @@ async def run_plan(
         run_dir.records() as writer,
     ):
         client = Client(session, base_url, api_key, settings.request_timeout)
+        client.on_policy = pacer.advised
         recorder = Recorder(run_dir.path, writer, stop, outcome, on_event, price=settings.credits_per_image)
         pool = Pool(
             client=client,
@@ -108,6 +116,10 @@ async def run_plan(
             await _recover_images(recorder, run_dir, plan, survey, on_disk, on_event)
         await pool.run(plan.jobs(settings.order, skip=held_back, survey=survey), refetch)
     outcome.finished = time.time()
+    pace = pacer.pace
+    if pace.changes and not told and pace.requests_per_minute:
+        remember_pace(run_dir.path, base_url, pace.requests_per_minute)
+    outcome.pace = pace.report() if told or learned or pace.changes else None
     summary = summarize(outcome, plan.total, done_before, stop, run_dir, refused_left)
     try:
         run_dir.write_summary(summary)
@@ -153,6 +165,7 @@ def summarize(outcome: Outcome, total: int, done_before: int, stop: Stop, run_di
         latency_p95=_percentile(latencies, 0.95),
         failures_by_kind=dict(outcome.failures),
         failure_examples=dict(outcome.examples),
+        pace=outcome.pace,
         stopped=Stopped(str(stop.reason), stop.message) if stop.reason is not None else None,
     )
 

@@ -4,9 +4,10 @@
 never shorter than the server's Retry-After, and never longer than `max_delay`, whatever a
 server asks (a Retry-After of a year is a server to try again later, not a run to freeze).
 `Pacer` is shared by every worker: it holds the
-concurrency limit, spends a token bucket of `requests_per_minute`, and on a 429 slows the pool
-as a whole (halving the in-flight limit and pausing everyone for the Retry-After) before
-growing back one slot per limit's worth of successes, as TCP's congestion control does.
+concurrency limit and keeps the pool to a `Pace` (told, stated by the server, or learned from
+its 429s). The first 429 also pauses everyone for the Retry-After and halves the in-flight
+limit, which grows back one place per limit's worth of successes, as TCP's congestion
+control does.
 Clock, sleep and randomness are injectable so tests never wait.
 """
 
@@ -19,6 +20,9 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from runner.errors import ApiError
+from runner.pace import Change, Pace, parse_policy
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -54,44 +58,55 @@ class Pacer:
         sleep: Sleep = asyncio.sleep,
         stopped: Callable[[], bool] = lambda: False,
         max_pause: float = 120.0,
+        learned_per_minute: float | None = None,
+        on_change: Callable[[Change], None] = lambda change: None,
     ) -> None:
         self.concurrency = concurrency
         self.limit = float(concurrency)  # adaptive in-flight limit, 1 <= limit <= concurrency
         self.in_flight = 0
-        self._rate = requests_per_minute / 60 if requests_per_minute else None  # tokens a second
-        self._tokens = 1.0
-        self._refilled = clock()
+        self.pace = Pace(
+            requests_per_minute / 60 if requests_per_minute else None,
+            learned_per_minute / 60 if learned_per_minute else None,
+            on_change,
+        )
         self._paused_until = 0.0
         self._clock = clock
         self._sleep = sleep
         self._stopped = stopped  # once True, places are granted at once: their holders send nothing
         self._max_pause = max_pause
         self._waiters: deque[asyncio.Future[None]] = deque()  # workers waiting for a place
-        self._slot = _Slot(self)
+        self._turn = asyncio.Lock()  # one worker at a time waits for the pace; the rest queue
+        self._policy_seen: str | None = None
 
     def slot(self) -> _Slot:
         """Hold one of the pool's in-flight places for one request: `async with pacer.slot():`."""
-        return self._slot
+        return _Slot(self)
 
     async def acquire(self) -> None:
-        while True:
-            if self._stopped():
-                # A stopped run sends nothing new: whoever asked only looks at the stop and leaves.
-                self.in_flight += 1
-                return
-            wait = self._paused_until - self._clock()
-            if wait > 0:
-                await self._sleep(wait)
-                continue
-            if self.in_flight >= int(self.limit):
-                await self._wait_for_a_place()
-                continue
-            wait = self._take_token()
-            if wait > 0:
-                await self._sleep(wait)
-                continue
-            self.in_flight += 1
+        while not self._stopped():
+            if self.in_flight < int(self.limit):
+                break
+            await self._wait_for_a_place()
+        self.in_flight += 1  # a stopped run sends nothing new: whoever asked only looks and leaves
+        if self._stopped():
             return
+        now = self._clock()
+        if self.pace.rate is None and self._paused_until <= now:
+            self.pace.wait(now)  # no pace and no pause: the hot path, counted and gone
+            return
+        try:
+            async with self._turn:
+                while not self._stopped():
+                    now = self._clock()
+                    wait = self._paused_until - now
+                    if wait <= 0:
+                        wait = self.pace.wait(now)
+                        if wait <= 0:
+                            return
+                    await self._sleep(wait)
+        except BaseException:
+            self.release()
+            raise
 
     def release(self) -> None:
         self.in_flight -= 1
@@ -114,23 +129,30 @@ class Pacer:
                 waiter.set_result(None)
                 return
 
-    def _take_token(self) -> float:
-        """0 if a token was taken, else the seconds until one will be there."""
-        if self._rate is None:
-            return 0.0
+    def answered(self, sent_at: float, error: BaseException | None) -> None:
+        """A request that held a place has its answer (`error`, if it raised one). On a 429
+        the pace slows; the first 429 of a run that knows no limit also pauses everyone for the
+        Retry-After and halves the in-flight limit, which grows back as requests succeed."""
+        throttled = isinstance(error, ApiError) and error.status == 429
+        first = throttled and self.pace.rate is None
+        retry_after = error.retry_after if isinstance(error, ApiError) else None
+        if retry_after is not None and math.isnan(retry_after):
+            retry_after = None
         now = self._clock()
-        self._tokens = min(1.0, self._tokens + (now - self._refilled) * self._rate)
-        self._refilled = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) / self._rate
+        pause = min(self._max_pause, self.pace.answered(sent_at, now, throttled, retry_after))
+        if first:
+            self.limit = max(1.0, self.limit / 2)
+        if pause > 0:
+            self._paused_until = max(self._paused_until, now + pause)
 
-    def throttled(self, retry_after: float | None) -> None:
-        """The API said 429: everyone waits, and fewer go at once for a while."""
-        self.limit = max(1.0, self.limit / 2)
-        pause = min(self._max_pause, retry_after if retry_after is not None and not math.isnan(retry_after) else 1.0)
-        self._paused_until = max(self._paused_until, self._clock() + pause)
+    def advised(self, policy: str) -> None:
+        """A RateLimit-Policy header from the API."""
+        if policy == self._policy_seen:
+            return
+        self._policy_seen = policy
+        stated = parse_policy(policy)
+        if stated is not None:
+            self.pace.advised(self._clock(), *stated)
 
     def succeeded(self) -> None:
         if self.limit < self.concurrency:
@@ -141,15 +163,19 @@ class Pacer:
 
 
 class _Slot:
-    """`async with pacer.slot():` without a generator per request: the pool's hottest path."""
+    """`async with pacer.slot():` one request: its place, and its answer told to the pace."""
 
-    __slots__ = ("_pacer",)
+    __slots__ = ("_pacer", "_sent_at")
 
     def __init__(self, pacer: Pacer) -> None:
         self._pacer = pacer
+        self._sent_at = 0.0
 
     async def __aenter__(self) -> None:
         await self._pacer.acquire()
+        self._sent_at = self._pacer._clock()
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, kind: object, error: BaseException | None, trace: object) -> None:
         self._pacer.release()
+        if not isinstance(error, asyncio.CancelledError):
+            self._pacer.answered(self._sent_at, error)

@@ -29,6 +29,7 @@ class Progress:
         self.total = 0
         self.done_before = 0  # done in earlier invocations: the count starts there
         self.done = self.failed = self.retries = 0
+        self.pace = 0  # requests a minute the pool is held to, once it was slowed or told
         self._clock = clock
         self._started = clock()
         self._last_line = self._started
@@ -44,10 +45,12 @@ class Progress:
             self.failed += 1
         elif event.kind == "retry":
             self.retries += 1
+        elif event.kind == "pace":
+            self._paced(event)
         if event.kind in ("done", "failed"):
             if self._bar is not None:
                 self._bar.update(1)
-                self._bar.set_postfix(failed=self.failed, retries=self.retries, refresh=False)
+                self._bar.set_postfix(self._postfix(), refresh=False)
             elif self._enabled and self._clock() - self._last_line >= LINE_EVERY_S:
                 self._line()
 
@@ -66,6 +69,21 @@ class Progress:
         elif not event.done:
             self._print(f"starting: {plural(event.count, 'job')} to run")
 
+    def _postfix(self) -> dict[str, object]:
+        postfix: dict[str, object] = {"failed": self.failed, "retries": self.retries}
+        if self.pace:
+            postfix["pace"] = f"{self.pace:,}/min"
+        return postfix
+
+    def _paced(self, event: Event) -> None:
+        self.pace = event.count
+        text = f"pace: {event.count:,} requests a minute ({event.message})"
+        if self._bar is not None:
+            self._bar.write(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.stream)
+            self._bar.set_postfix(self._postfix(), refresh=False)
+        elif self._enabled:
+            self._print(text)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
@@ -80,6 +98,7 @@ class Progress:
         self._print(
             f"{self.done_before + self.done:,}/{self.total:,} done, {self.failed} failed, "
             f"{plural(self.retries, 'retry', 'retries')}, {rate * 60:.1f}/min, about {eta} left"
+            + (f", paced at {self.pace:,} requests a minute" if self.pace else "")
         )
 
     def _print(self, text: str) -> None:
@@ -117,6 +136,8 @@ class RunLog:
             self.write(f"FAILED {job} after {plural(event.attempt, 'attempt')}: {event.error.kind}: {event.error.message}")
         elif event.kind == "note":
             self.write(f"{job + ': ' if job else ''}{event.message}")
+        elif event.kind == "pace":
+            self.write(f"pace: {event.count:,} requests a minute ({event.message})")
         elif event.kind == "stop":
             self.stopped = True
             self.write(f"STOP: {event.message}")

@@ -4,10 +4,11 @@ poll), so they cannot drift apart.
     result = await retrying(lambda attempt: client.download(url), "download", deep=True)
 
 An ApiError that is retryable is tried again up to the policy's max_attempts, after the
-policy's backoff (never sooner than the server's Retry-After, never later than its cap); a 429
-also slows the whole pool. Every try again is counted by what it was, and reported as an
-Event. `deep` is for a paid image's fetch or poll: only a signal, the deadline or a disk that
-refuses cuts its waits short, where a bad key or a cap ends only the sending of new requests.
+policy's backoff (never sooner than the server's Retry-After, never later than its cap). A 429
+slows the whole pool too: the pacer's slot the request held tells the pace. Every try again
+is counted by what it was, and reported as an Event. `deep` is for a paid image's fetch or
+poll: only a signal, the deadline or a disk that refuses cuts its waits short, where a bad
+key or a cap ends only the sending of new requests.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TypeVar
 
 from runner.errors import ApiError
 from runner.events import Event, Outcome
-from runner.pacing import Pacer, RetryPolicy
+from runner.pacing import RetryPolicy
 from runner.plan import Job
 from runner.stop import Stop
 
@@ -25,14 +26,11 @@ T = TypeVar("T")
 
 
 class Retrying:
-    def __init__(
-        self, policy: RetryPolicy, stop: Stop, outcome: Outcome, on_event: Callable[[Event], None], pacer: Pacer | None = None
-    ) -> None:
+    def __init__(self, policy: RetryPolicy, stop: Stop, outcome: Outcome, on_event: Callable[[Event], None]) -> None:
         self.policy = policy
         self._stop = stop
         self._outcome = outcome
         self._on_event = on_event
-        self._pacer = pacer
 
     async def __call__(
         self,
@@ -51,8 +49,6 @@ class Retrying:
             try:
                 return await attempt(tries)
             except ApiError as error:
-                if error.status == 429 and self._pacer is not None:
-                    self._pacer.throttled(error.retry_after)
                 stopped = self._stop.leaving if deep else self._stop.requested
                 if error.stops_run or not error.retryable or gives_up(error) or tries >= self.policy.max_attempts or stopped:
                     raise

@@ -67,6 +67,7 @@ class RunStatus:
             "endpoint": self.provenance.describe() if self.provenance else None,
             "emulated": self.provenance.emulated if self.provenance else None,
             "stopped": stopped.reason if stopped else None,
+            "pace": self.last_run.pace if self.last_run else None,
             "last_run": self.last_run.as_json() if self.last_run else None,
         }
 

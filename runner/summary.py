@@ -56,6 +56,7 @@ class Summary:
     latency_p95: float | None = None
     failures_by_kind: dict[str, int] = field(default_factory=dict)
     failure_examples: dict[str, str] = field(default_factory=dict)
+    pace: dict[str, Any] | None = None  # requests a minute told or learned, 429s, and each slowdown
     stopped: Stopped | None = None
 
     def with_counts(self, **counts: int) -> Summary:
@@ -82,6 +83,7 @@ class Summary:
             "latency_s": {"p50": self.latency_p50, "p95": self.latency_p95},
             "failures_by_kind": self.failures_by_kind,
             "failure_examples": self.failure_examples,
+            "pace": self.pace,
             "stopped": asdict(self.stopped) if self.stopped else None,
         }
 
@@ -109,6 +111,7 @@ class Summary:
             latency_p95=latency.get("p95"),
             failures_by_kind=dict(data.get("failures_by_kind") or {}),
             failure_examples=dict(data.get("failure_examples") or {}),
+            pace=data["pace"] if isinstance(data.get("pace"), dict) else None,
             stopped=Stopped(str(stopped.get("reason")), str(stopped.get("message"))) if isinstance(stopped, dict) else None,
         )
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import math
 import random
 
 import pytest
 
+from runner.errors import ApiError
+from runner.pace import Pace, parse_policy
 from runner.pacing import Pacer, RetryPolicy
 
 
@@ -60,16 +64,18 @@ async def test_requests_per_minute_is_a_shared_token_bucket() -> None:
     assert starts == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0])
 
 
-async def test_a_429_pauses_everyone_and_halves_the_limit_then_recovers() -> None:
+async def test_the_first_429_pauses_everyone_and_halves_the_limit_then_the_pace_takes_over() -> None:
     fake = FakeTime()
     pacer = Pacer(concurrency=8, clock=fake.clock, sleep=fake.sleep)
-    pacer.throttled(retry_after=5)
-    assert pacer.limit == 4
     async with pacer.slot():
-        assert fake.now == 5  # the pause held this request back
-    pacer.throttled(None)
-    pacer.throttled(None)
-    assert pacer.limit == 1
+        fake.now = 0.5
+    with pytest.raises(ApiError):
+        async with pacer.slot():
+            raise ApiError("http", "rate limited", status=429, retryable=True, retry_after=5)
+    assert pacer.limit == 4 and pacer.pace.rate is not None
+    async with pacer.slot():
+        assert fake.now == pytest.approx(5.5)  # the pause held this request back
+    assert pacer.pace.changes[0].why == "answered 429 (too many requests)"
     for _ in range(40):
         pacer.succeeded()
     assert pacer.limit == 8  # grown back, one place per limit's worth of successes
@@ -99,3 +105,88 @@ async def test_a_worker_cancelled_just_after_being_woken_passes_its_place_on() -
     first.cancel()  # ...which is cancelled before it runs
     await asyncio.wait_for(second, 1)
     assert first.cancelled() and pacer.in_flight == 1
+
+
+def simulate(pace: Pace, per_minute: float, seconds: float, burst: int = 10, concurrency: int = 16) -> tuple[float, float]:
+    """A token-bucket server of `per_minute` with a `burst`, answering 429 at once and a
+    generation in 0.1 s, driven in virtual time. (Share of the allowed requests through, share
+    of the requests answered 429.)"""
+    now, tokens, refilled, paused_until = 0.0, float(burst), 0.0, 0.0
+    answers: list[tuple[float, float, bool]] = []  # (answered at, sent at, throttled)
+    sent = through = 0
+    rate = per_minute / 60
+    while now < seconds:
+        while answers and answers[0][0] <= now:
+            at, sent_at, throttled = heapq.heappop(answers)
+            paused_until = max(paused_until, at + pace.answered(sent_at, at, throttled, 1.0))
+        next_answer = answers[0][0] if answers else math.inf
+        if len(answers) >= concurrency or now < paused_until:
+            now = min(next_answer, paused_until) if now < paused_until else next_answer
+            continue
+        wait = pace.wait(now)
+        if wait > 0:
+            now = min(now + wait, next_answer)
+            continue
+        tokens, refilled = min(burst, tokens + (now - refilled) * rate), now
+        sent += 1
+        if tokens >= 1:
+            tokens -= 1
+            through += 1
+            heapq.heappush(answers, (now + 0.1, now, False))
+        else:
+            heapq.heappush(answers, (now + 0.001, now, True))
+        now += 0.0005  # what sending one takes
+    return through / (rate * seconds), (sent - through) / sent
+
+
+@pytest.mark.parametrize("per_minute", [60, 600, 3000])
+def test_told_the_limit_the_pool_spends_it_without_a_429(per_minute: int) -> None:
+    through, throttled = simulate(Pace(told=per_minute / 60), per_minute, seconds=600)
+    assert throttled == 0 and through >= 0.97
+
+
+@pytest.mark.parametrize("per_minute", [60, 600, 3000])
+def test_told_nothing_the_pool_learns_the_limit_from_its_429s(per_minute: int) -> None:
+    pace = Pace()
+    through, throttled = simulate(pace, per_minute, seconds=1200)
+    assert through >= 0.93 and throttled <= 0.03
+    assert pace.rate is not None and 0.85 <= pace.rate * 60 / per_minute <= 1.25  # under it, or probing just over
+
+
+def test_a_learned_pace_is_raised_when_the_limit_was_raised() -> None:
+    pace = Pace(learned=1.0)  # an earlier run learned 60 a minute; the account now has 600
+    through, throttled = simulate(pace, 600, seconds=300)
+    assert pace.rate is not None and pace.rate * 60 >= 500 and throttled <= 0.03
+
+
+def test_a_told_pace_is_never_exceeded_even_by_a_server_that_allows_more() -> None:
+    pace = Pace(told=2.0)
+    through, throttled = simulate(pace, 6000, seconds=120)
+    assert pace.rate == 2.0 and through == pytest.approx(2 / 100, abs=0.001)
+
+
+@pytest.mark.parametrize(
+    ("header", "stated"),
+    [
+        ("600;w=60", (600, 60)),
+        ('"default";q=100;w=10', (100, 10)),
+        ('"burst";q=10;w=1, "daily";q=10000;w=86400', (10, 1)),
+        ("600", None),  # no window: not a rate
+        ("q=600;w=60", None),
+        ("-5;w=60", None),
+        ("1e400;w=60", None),
+        ("9" * 600, None),
+        (None, None),
+    ],
+)
+def test_rate_limit_policy_headers_are_read_in_both_drafts_forms(header: str | None, stated: tuple[float, float] | None) -> None:
+    assert parse_policy(header) == stated
+
+
+def test_a_stated_limit_sets_the_pace_unless_the_user_asked_for_less() -> None:
+    pace = Pace()
+    pace.advised(0.0, 600, 60)
+    assert pace.rate == 10.0 and "600 per 60 s" in pace.changes[-1].why
+    careful = Pace(told=5.0)
+    careful.advised(0.0, 600, 60)
+    assert careful.rate == 5.0 and not careful.changes

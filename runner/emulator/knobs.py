@@ -25,7 +25,11 @@ class Knobs:
     latency: tuple[float, float] = knob((0.05, 0.15), "seconds a generation takes, drawn uniformly from MIN,MAX")
     requests_per_minute: float | None = knob(None, "requests allowed per rate window, scaled to a minute; past it, 429")
     rate_window: float = knob(60.0, "seconds over which requests_per_minute is counted")
-    retry_after: float = knob(1.0, "seconds a 429 asks the client to wait (its Retry-After header)")
+    rate_burst: int | None = knob(
+        None, "requests a token bucket holds: with it, requests_per_minute refills a bucket this deep instead of a window"
+    )
+    rate_policy: int = knob(0, "1: every answer states the limit in a RateLimit-Policy header")
+    retry_after: float = knob(1.0, "seconds a 429 asks the client to wait (its Retry-After header; a bucket says its own)")
     server_error: float = knob(0.0, "probability (0-1) of a 500 with a JSON body")
     cloudflare: float = knob(0.0, "probability of a Cloudflare HTML page: 502, 503, 522 or 524")
     drop: float = knob(0.0, "probability of closing the connection without an answer")

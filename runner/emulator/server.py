@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import math
 import random
 import time
 import uuid
@@ -41,6 +42,9 @@ class Stats:
     uploads: int = 0
     downloads: int = 0
     download_tries: Counter[str] = field(default_factory=Counter)  # requests per image path
+    let_through: int = 0  # generation requests the rate limit let through
+    first_let_through: float | None = None  # time.monotonic() of the first and the last
+    last_let_through: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +58,8 @@ class Stats:
             "distinct_prompt_objects": len(self.attempts),
             "uploads": self.uploads,
             "downloads": self.downloads,
+            "let_through": self.let_through,
+            "let_through_s": (self.last_let_through or 0.0) - (self.first_let_through or 0.0),
         }
 
 
@@ -71,6 +77,8 @@ class Emulator:
         self.records: dict[str, dict[str, Any]] = {}  # uuid -> aiRecord, for async mode
         self._dice = random.Random(self.knobs.seed)
         self._recent: deque[float] = deque()
+        self._bucket = float(self.knobs.rate_burst or 0)
+        self._bucket_at = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.app = web.Application(client_max_size=64 * 1024**2, middlewares=[answers.mark_as_emulated])
         self.app.router.add_post("/api/features", self._features)
@@ -92,6 +100,8 @@ class Emulator:
         finally:
             self.stats.in_flight -= 1
         self.stats.statuses[response.status] += 1
+        if self.knobs.rate_policy and self.knobs.requests_per_minute:
+            response.headers["RateLimit-Policy"] = f"{self.knobs.requests_per_minute:g};w=60"
         return response
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
@@ -112,10 +122,9 @@ class Emulator:
             return answers.error(400, "MISSING_REQUIRED_FIELDS", "Missing required fields", json.dumps(details))
         key = prompt_key(prompt_object)
         self.stats.attempts[key] += 1
-        if self._throttled():
-            return answers.error(
-                429, "RATE_LIMIT_EXCEEDED", "Too many requests", headers={"Retry-After": f"{knobs.retry_after:g}"}
-            )
+        wait = self._throttled()
+        if wait is not None:
+            return answers.error(429, "RATE_LIMIT_EXCEEDED", "Too many requests", headers={"Retry-After": f"{wait:g}"})
         fault = self._fault(key)
         if fault is not None:
             answer: web.StreamResponse = await fault
@@ -151,17 +160,29 @@ class Emulator:
         await asyncio.sleep(self._dice.uniform(*self.knobs.latency))
         return await self._make_images(prompt_object, origin)
 
-    def _throttled(self) -> bool:
+    def _throttled(self) -> float | None:
+        """None if the rate limit lets this request through, else the Retry-After to answer."""
         limit = self.knobs.requests_per_minute
-        if limit is None:
-            return False
-        now, window = time.monotonic(), self.knobs.rate_window
-        while self._recent and self._recent[0] < now - window:
-            self._recent.popleft()
-        if len(self._recent) >= limit * window / 60:
-            return True
-        self._recent.append(now)
-        return False
+        now = time.monotonic()
+        if limit is not None and self.knobs.rate_burst:
+            rate = limit / 60
+            self._bucket = min(float(self.knobs.rate_burst), self._bucket + (now - self._bucket_at) * rate)
+            self._bucket_at = now
+            if self._bucket < 1:
+                return float(max(1, math.ceil((1 - self._bucket) / rate)))  # whole seconds, as servers say
+            self._bucket -= 1
+        elif limit is not None:
+            window = self.knobs.rate_window
+            while self._recent and self._recent[0] < now - window:
+                self._recent.popleft()
+            if len(self._recent) >= limit * window / 60:
+                return self.knobs.retry_after
+            self._recent.append(now)
+        self.stats.let_through += 1
+        self.stats.last_let_through = now
+        if self.stats.first_let_through is None:
+            self.stats.first_let_through = now
+        return None
 
     def _fault(self, key: str) -> Any:
         """A coroutine answering with an injected fault, or None for a normal answer."""
