@@ -100,7 +100,8 @@ def _run_lines(row: RunRow) -> list[str]:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from runner.report import contact_sheets, write_report  # Pillow's drawing only where it draws
+    from runner.report import write_report  # Pillow only where it draws
+    from runner.sheets import contact_sheets
 
     run_dir = Path(args.run_dir)
     plan = plan_of_run_dir(run_dir, args.max_grid)

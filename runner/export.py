@@ -49,12 +49,14 @@ class Fate:
     error_kind: str | None
     error_message: str | None
     credits: float | None
+    finished_at: str | None = None
 
     @classmethod
     def of(cls, record: Record) -> Fate:
         error = record.error
         kind, message = (error.kind, error.message) if error else (None, None)
-        return cls(record.status, record.attempts, record.elapsed_s, record.files, kind, message, record.credits)
+        finished = record.finished_at
+        return cls(record.status, record.attempts, record.elapsed_s, record.files, kind, message, record.credits, finished)
 
     @classmethod
     def of_success(cls, attempts: int, tail: dict[str, Any]) -> Fate:
@@ -67,6 +69,7 @@ class Fate:
             None,
             None,
             float(credits) if isinstance(credits, int | float) and not isinstance(credits, bool) else None,
+            str(tail["finished_at"]) if isinstance(tail.get("finished_at"), str) else None,
         )
 
 

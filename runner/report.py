@@ -1,78 +1,99 @@
 """RUN_DIR/report.html: a gallery that answers "which setting, which prompt?" at a glance.
 
-One self-contained file (inline CSS, JS and data; images by relative links; nothing from the
-network) that opens from disk. Per prompt a grid whose rows and columns are two of the axes
-that vary (the reader may choose), the other axes as selectors; arms of an A/B test side by
-side; failed and pending jobs in their cells. Thumbnails are made with Pillow beside the
-images so a 2,000-image report opens fast. `contact_sheets` draws one labelled PNG per prompt.
+A page that opens from disk with nothing from the network (inline CSS and JS; images by
+relative links), and beside it, in report-data/, one script per prompt holding its jobs, which
+the page loads as the prompt comes into view. Per prompt a grid whose rows and columns are two
+of the axes that vary (the reader may choose), the other axes as selectors; arms of an A/B test
+side by side; failed and pending jobs in their cells. Thumbnails are made with Pillow beside
+the images, a process per core, only where missing. sheets.py draws contact sheets.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import os
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from runner import endpoint, schemas
 from runner.arms import RunSet
+from runner.export import Fate, fates
 from runner.pixels import TooManyPixels, open_bounded
-from runner.plan import Job, Plan
+from runner.plan import Plan
 from runner.ratings import JobMarks, standing
-from runner.records import Record, latest_records, utc_timestamp
+from runner.records import SUCCESS, utc_timestamp
 from runner.store import THUMBS
 from runner.summary import read_summary
 from runner.template import render
 from runner.verdict import verdict
 
 REPORT = "report.html"
-SHEETS = "sheets"
+REPORT_DATA = "report-data"  # beside report.html: one script of jobs per prompt, loaded as it is shown
 THUMB_SIDE = 320
 _TEMPLATE = Path(__file__).with_name("report_template.html")
 _CHARTS = Path(__file__).with_name("verdict_charts.js")
 
 
 def write_report(run_dir: Path, plan: Plan) -> Path:
-    """(Re)write RUN_DIR/report.html for `plan`; returns its path."""
-    data = gather(run_dir, plan)
+    """(Re)write RUN_DIR/report.html and its per-prompt data for `plan`; returns its path."""
+    page_data = gather(run_dir, plan)
+    folder = run_dir / REPORT_DATA
+    folder.mkdir(exist_ok=True)
+    stamp = page_data["generated"].replace(":", "")
+    for index, jobs in enumerate(page_data.pop("jobs")):
+        # A script, not JSON: Chromium refuses fetch() of file:// URLs but runs <script src>.
+        text = json.dumps(jobs, ensure_ascii=False, separators=(",", ":"))
+        _write_atomically(folder / f"p{index}.js", f"FLUX_REPORT_DATA({index}, {text});\n")
+        page_data["prompts"][index]["file"] = f"{REPORT_DATA}/p{index}.js?{stamp}"
+    for stale in folder.glob("p*.js"):
+        if not stale.stem[1:].isdigit() or int(stale.stem[1:]) >= len(plan.prompts):
+            stale.unlink(missing_ok=True)
     page = _TEMPLATE.read_text(encoding="utf-8")
     # Inside a <script>, "</script>" ends it early and "<!--" changes how it is parsed: a server's
     # message holding either would blank the page. JSON may spell every "<" as \u003c.
-    payload = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
+    payload = json.dumps(page_data, ensure_ascii=False).replace("<", "\\u003c")
     page = page.replace("{{title}}", html.escape(f"{plan.manifest.name}: flux-batch report"))
     page = page.replace("{{charts}}", _CHARTS.read_text(encoding="utf-8"))
     page = page.replace("{{data}}", payload)
-    target = run_dir / REPORT
-    temp = target.with_name(f".partial-{REPORT}")
-    temp.write_text(page, encoding="utf-8")
+    _write_atomically(run_dir / REPORT, page)
+    return run_dir / REPORT
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    temp = target.with_name(f".partial-{target.name}")
+    temp.write_text(text, encoding="utf-8")
     os.replace(temp, target)
-    return target
 
 
 def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
-    """Everything the page shows, as JSON-ready data; makes missing thumbnails on the way."""
-    records = latest_records(run_dir)
-    thumbs = _thumbnails(run_dir, [r for r in records.values() if r.succeeded and r.files])
+    """Everything the page shows, as JSON-ready data: "prompts" without their jobs, and "jobs",
+    each prompt's jobs in manifest order in their compact form (`expand` reads them). Streams
+    over the records without their aiRecords, and makes missing thumbnails on the way."""
+    found = fates(run_dir)
+    thumbs = _thumbnails(run_dir, found)
     inputs = _input_thumbnails(run_dir, plan)
-    prompts = [_prompt_data(plan, index, records, thumbs, inputs) for index in range(len(plan.prompts))]
-    provenance = endpoint.read(run_dir)
-    priced = [record.credits for record in records.values() if record.succeeded and record.credits is not None]
     judged = standing(run_dir)
-    found = verdict(RunSet([run_dir], 0, [plan]), judged) if judged else None
     marks = JobMarks.of(judged)
-    for prompt in prompts:
-        for job in prompt["jobs"]:
-            if job["id"] in marks.mean_score:
-                job["score"] = round(marks.mean_score[job["id"]], 2)
     counts = {"total": plan.total, "done": 0, "failed": 0, "pending": 0}
-    for prompt in prompts:
-        for job in prompt["jobs"]:
-            counts[{"success": "done"}.get(job["status"], job["status"])] += 1
+    prompts, jobs = [], []
+    ids = plan.job_ids()
+    for index, prompt in enumerate(plan.prompts):
+        prompts.append(_prompt_data(plan, index, inputs))
+        compact = []
+        for job_id in itertools.islice(ids, plan.count(prompt)):
+            fate = found.get(job_id)
+            counts[{"success": "done"}.get(fate.status, "failed") if fate else "pending"] += 1
+            compact.append(_compact(job_id, fate, thumbs.get(job_id), marks.mean_score.get(job_id)))
+        jobs.append(compact)
+    provenance = endpoint.read(run_dir)
+    priced = [fate.credits for fate in found.values() if fate.status == SUCCESS and fate.credits is not None]
+    found_verdict = verdict(RunSet([run_dir], 0, [plan]), judged) if judged else None
     return {
         "name": plan.manifest.name,
         "generated": utc_timestamp(precision="seconds"),
@@ -83,19 +104,14 @@ def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
         "endpoint": provenance.describe() if provenance is not None else None,
         "prompts": prompts,
         "arms": _arms(prompts),
-        "verdict": {**found.as_json(), "words": found.words()} if found else None,
+        "verdict": {**found_verdict.as_json(), "words": found_verdict.words()} if found_verdict else None,
+        "jobs": jobs,
     }
 
 
-def _prompt_data(
-    plan: Plan, index: int, records: Mapping[str, Record], thumbs: Mapping[str, Thumb], inputs: Mapping[str, str]
-) -> dict[str, Any]:
+def _prompt_data(plan: Plan, index: int, inputs: Mapping[str, str]) -> dict[str, Any]:
     prompt = plan.prompts[index]
     axes = _axes(plan, index)
-    jobs = []
-    for k in range(plan.count(prompt)):
-        job = plan.job_at(index, k)
-        jobs.append(_job_data(job, axes, records.get(job.job_id), thumbs))
     token = prompt.base.get("image_prompt")
     swept = {name for name, _ in (*plan.manifest.sweep, *plan.manifest.zip)}
     return {
@@ -106,8 +122,55 @@ def _prompt_data(
         # grids or arms needs them as much as the axes that vary.
         "fixed": {name: _label(value) for name, value in prompt.base.items() if name not in swept and name != "image_prompt"},
         "axes": [{"name": name, "values": [_label(v) for v in values]} for name, values in axes],
-        "jobs": jobs,
+        "count": plan.count(prompt),
+        # Job k's prompt text is texts[k // per_text]; its coordinates are k's digits with the
+        # axes' lengths as radices, the last axis (seed) fastest: the plan's own order.
+        "texts": [text for _, text in prompt.texts],
+        "per_text": plan.grid_size * len(plan.seeds),
     }
+
+
+def _compact(job_id: str, fate: Fate | None, thumb: Thumb | None, score: float | None) -> dict[str, Any]:
+    """One job as the page's data file holds it: short keys, and only what is there."""
+    entry: dict[str, Any] = {"i": job_id}
+    if fate is None:
+        return entry
+    entry.update(s=fate.status, a=fate.attempts, e=fate.elapsed_s, d=fate.finished_at)
+    if fate.status == SUCCESS and fate.files:
+        path, problem = thumb or (fate.files[0], None)
+        if problem:
+            entry["u"] = problem  # linking the original would hand the browser the same picture
+        else:
+            entry.update(f=fate.files[0], t=path)
+        if score is not None:
+            entry["x"] = round(score, 2)
+    elif fate.error_kind:
+        entry.update(k=fate.error_kind, m=fate.error_message)
+    return entry
+
+
+def expand(prompt: Mapping[str, Any], compact: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A prompt's jobs in full, with their coordinates and text, as the page expands them."""
+    radices = [len(axis["values"]) for axis in prompt["axes"]]
+    jobs = []
+    for k, entry in enumerate(compact):
+        coords, rest = [0] * len(radices), k
+        for axis in range(len(radices) - 1, -1, -1):
+            rest, coords[axis] = divmod(rest, radices[axis])
+        job = {
+            "id": entry["i"],
+            "status": entry.get("s", "pending"),
+            "coords": coords,
+            "prompt": prompt["texts"][k // prompt["per_text"]],
+        }
+        job.update({name: entry[key] for key, name in _LONG_NAMES.items() if key in entry})
+        if "k" in entry:
+            job["error"] = {"kind": entry["k"], "message": entry.get("m")}
+        jobs.append(job)
+    return jobs
+
+
+_LONG_NAMES = {"f": "image", "t": "thumb", "u": "unviewable", "a": "attempts", "e": "elapsed", "d": "finished", "x": "score"}
 
 
 def _axes(plan: Plan, index: int) -> list[tuple[str, list[Any]]]:
@@ -121,31 +184,6 @@ def _axes(plan: Plan, index: int) -> list[tuple[str, list[Any]]]:
         axes.append((" / ".join(names), [list(row) for row in rows]))
     axes.append(("seed", list(plan.seeds)))
     return axes
-
-
-def _job_data(job: Job, axes: list[tuple[str, list[Any]]], record: Record | None, thumbs: Mapping[str, Thumb]) -> dict[str, Any]:
-    coords = []
-    for name, values in axes:
-        value = [job.axes[part] for part in name.split(" / ")] if " / " in name else job.axes[name]
-        coords.append(values.index(value))
-    data: dict[str, Any] = {
-        "id": job.job_id,
-        "coords": coords,
-        "prompt": job.request["promptObject"]["prompt"],
-        "status": record.status if record else "pending",
-    }
-    if record:
-        data.update(attempts=record.attempts, elapsed=record.elapsed_s, finished=record.finished_at)
-        if record.succeeded and record.files:
-            path, problem = thumbs.get(job.job_id, (record.files[0], None))
-            if problem:
-                data["unviewable"] = problem  # linking the original would hand the browser the same picture
-            else:
-                data["image"] = record.files[0]
-                data["thumb"] = path
-        elif record.error:
-            data["error"] = {"kind": record.error.kind, "message": record.error.message}
-    return data
 
 
 def _arms(prompts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -177,25 +215,54 @@ def _unset(name: str) -> str:
 Thumb = tuple[str, str | None]  # (path to show, relative to the run dir; why it cannot be shown)
 
 
-def _thumbnails(run_dir: Path, successes: Iterable[Record]) -> dict[str, Thumb]:
+def _thumbnails(run_dir: Path, found: Mapping[str, Fate]) -> dict[str, Thumb]:
     """job_id -> its thumbnail (made if missing), or the original and why it cannot be shown."""
-    wanted = {}
-    for record in successes:
-        wanted[record.job_id] = (record.files[0], f"{THUMBS}/{record.prompt_id}/{record.job_id}.webp")
-    missing = [(run_dir / image, run_dir / thumb) for image, thumb in wanted.values() if not (run_dir / thumb).exists()]
-    # Pillow releases the GIL while it decodes and encodes: threads use every core.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        made = dict(zip(missing, pool.map(lambda pair: _thumbnail(*pair), missing), strict=True))
+    wanted: dict[str, tuple[str, str]] = {}
+    for job_id, fate in found.items():
+        if fate.status == SUCCESS and fate.files:
+            folder = fate.files[0].split("/")[1] if fate.files[0].count("/") >= 2 else "-"
+            wanted[job_id] = (fate.files[0], f"{THUMBS}/{folder}/{job_id}.webp")
+    present = _listing(run_dir / THUMBS)
+    missing = [(str(run_dir / image), str(run_dir / thumb)) for image, thumb in wanted.values() if thumb not in present]
+    for folder in {os.path.dirname(thumb) for _, thumb in missing}:
+        os.makedirs(folder, exist_ok=True)  # once per folder here, not once per picture there
+    if len(missing) > 16:
+        # Decoding and encoding is CPU work: a process per core, each taking a batch at a time.
+        with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            problems = list(pool.map(_thumbnail_of, missing, chunksize=256))
+    else:
+        problems = [_thumbnail_of(pair) for pair in missing]
+    made = {thumb: problem for (_, thumb), problem in zip(missing, problems, strict=True) if problem}
     shown: dict[str, Thumb] = {}
     for job_id, (image, thumb) in wanted.items():
-        problem = made.get((run_dir / image, run_dir / thumb))
+        problem = made.get(str(run_dir / thumb))
         shown[job_id] = (image, problem) if problem else (thumb, None)
     return shown
+
+
+def _listing(thumbs: Path) -> set[str]:
+    """Every thumbnail there is, as `thumbs/<folder>/<name>`: one listing per folder, not a
+    stat per image."""
+    present: set[str] = set()
+    try:
+        folders = [entry.name for entry in os.scandir(thumbs) if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return present
+    for folder in folders:
+        with os.scandir(thumbs / folder) as entries:
+            present.update(f"{THUMBS}/{folder}/{entry.name}" for entry in entries)
+    return present
+
+
+def _thumbnail_of(pair: tuple[str, str]) -> str | None:
+    return _thumbnail(Path(pair[0]), Path(pair[1]))
 
 
 def _input_thumbnails(run_dir: Path, plan: Plan) -> dict[str, str]:
     """Input image token -> a thumbnail inside the run dir, so the report needs nothing outside."""
     found = {}
+    if plan.manifest.local_images:
+        (run_dir / THUMBS / "inputs").mkdir(parents=True, exist_ok=True)
     for token, source in plan.manifest.local_images.items():
         thumb = f"{THUMBS}/inputs/{token.removeprefix('sha256:')[:16]}.webp"
         if (run_dir / thumb).exists() or not _thumbnail(source, run_dir / thumb):
@@ -208,8 +275,9 @@ def _thumbnail(image: Path, thumb: Path) -> str | None:
     temp = thumb.with_name(f".partial-{thumb.name}")
     try:
         with open_bounded(image) as picture:
+            if picture.format == "WEBP" and max(picture.size) <= THUMB_SIDE and _linked(image, thumb):
+                return None  # already thumbnail-sized: the picture itself, under a second name
             picture.thumbnail((THUMB_SIDE, THUMB_SIDE))
-            thumb.parent.mkdir(parents=True, exist_ok=True)
             picture.convert("RGB").save(temp, format="WEBP", quality=80)
         os.replace(temp, thumb)
         return None
@@ -218,6 +286,17 @@ def _thumbnail(image: Path, thumb: Path) -> str | None:
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         temp.unlink(missing_ok=True)
         return f"not shown: the file cannot be read as a picture ({type(exc).__name__})"
+
+
+def _linked(image: Path, name: Path) -> bool:
+    """A hard link is made whole or not at all: no temporary name is needed."""
+    try:
+        os.link(image, name)
+        return True
+    except FileExistsError:
+        return True  # made meanwhile, by another report of the same run dir
+    except OSError:  # a file system without hard links: a thumbnail is made instead
+        return False
 
 
 def _label(value: Any) -> str:
@@ -229,61 +308,3 @@ def _template_text(literals: tuple[str, ...], names: tuple[str, ...]) -> Iterabl
     for name, literal in zip(names, literals[1:], strict=True):
         yield f"{{{name}}}"
         yield literal
-
-
-def contact_sheets(run_dir: Path, plan: Plan) -> list[Path]:
-    """One PNG per prompt: the grid of its two longest axes, labelled, other axes at their first value."""
-    data = gather(run_dir, plan)
-    written = []
-    font = ImageFont.load_default(size=14)
-    for prompt in data["prompts"]:
-        varying = sorted(
-            (i for i, axis in enumerate(prompt["axes"]) if len(axis["values"]) > 1),
-            key=lambda i: -len(prompt["axes"][i]["values"]),
-        )
-        rows_axis = varying[1] if len(varying) > 1 else None
-        cols_axis = varying[0] if varying else None
-        row_values = prompt["axes"][rows_axis]["values"] if rows_axis is not None else [""]
-        col_values = prompt["axes"][cols_axis]["values"] if cols_axis is not None else [""]
-        cell, label_w, label_h = 200, 150, 40
-        sheet = Image.new("RGB", (label_w + cell * len(col_values), label_h + cell * len(row_values) + 30), (250, 250, 250))
-        canvas = ImageDraw.Draw(sheet)
-        title = f"{data['name']} / {prompt['id']}"
-        if cols_axis is not None:
-            title += f"   columns: {prompt['axes'][cols_axis]['name']}"
-        if rows_axis is not None:
-            title += f"   rows: {prompt['axes'][rows_axis]['name']}"
-        canvas.text((8, 6), title, fill=(20, 20, 20), font=font)
-        # The sheet shows one value of every other varying axis: say which, or a reader takes
-        # the first seed (or step count) for the only one.
-        others = [f"{prompt['axes'][i]['name']} = {prompt['axes'][i]['values'][0]}" for i in varying[2:]]
-        if others:
-            canvas.text((8, 22), f"at {', '.join(others)}", fill=(90, 90, 90), font=font)
-        by_coords = {tuple(job["coords"]): job for job in prompt["jobs"]}
-        for r, row_label in enumerate(row_values):
-            canvas.text((8, 30 + label_h + r * cell + cell // 2), str(row_label)[:18], fill=(20, 20, 20), font=font)
-            for c, col_label in enumerate(col_values):
-                if r == 0:
-                    canvas.text((label_w + c * cell + 6, 30 + 12), str(col_label)[:24], fill=(20, 20, 20), font=font)
-                coords = [0] * len(prompt["axes"])
-                if rows_axis is not None:
-                    coords[rows_axis] = r
-                if cols_axis is not None:
-                    coords[cols_axis] = c
-                job = by_coords.get(tuple(coords))
-                box = (label_w + c * cell, 30 + label_h + r * cell)
-                if job and job.get("thumb"):
-                    with Image.open(run_dir / job["thumb"]) as thumb:
-                        sheet.paste(
-                            ImageOps.pad(thumb.convert("RGB"), (cell - 8, cell - 8), color=(250, 250, 250)),
-                            (box[0] + 4, box[1] + 4),
-                        )
-                else:
-                    state = ("not shown" if job.get("unviewable") else job["status"]) if job else "pending"
-                    canvas.rectangle((box[0] + 4, box[1] + 4, box[0] + cell - 4, box[1] + cell - 4), outline=(180, 180, 180))
-                    canvas.text((box[0] + 12, box[1] + cell // 2), state, fill=(150, 40, 40), font=font)
-        target = run_dir / SHEETS / f"{prompt['id']}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        sheet.save(target)
-        written.append(target)
-    return written

@@ -89,10 +89,18 @@ CHROMIUM_FLAGS = [
 
 
 def page_data(report: Path) -> dict[str, Any]:
+    """The report's data as the page sees it once every prompt's jobs have loaded."""
+    from runner.report import expand
+
     text = report.read_text(encoding="utf-8")
     match = re.search(r'<script type="application/json" id="data">(.*?)</script>', text, re.DOTALL)
     assert match, "the report embeds its data"
     data: dict[str, Any] = json.loads(match.group(1))
+    for index, prompt in enumerate(data["prompts"]):
+        script = (report.parent / prompt["file"].split("?")[0]).read_text(encoding="utf-8")
+        call = re.fullmatch(r"FLUX_REPORT_DATA\((\d+), (.*)\);\n", script, re.DOTALL)
+        assert call and int(call.group(1)) == index, script[:200]
+        prompt["jobs"] = expand(prompt, json.loads(call.group(2)))
     return data
 
 

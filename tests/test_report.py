@@ -229,3 +229,56 @@ def test_the_contact_sheet_names_the_values_of_the_other_axes(tmp_path: Path) ->
 
     assert caption_ink("m") > 20  # "at seed = 1" under the title
     assert caption_ink("n") == 0  # two axes: rows and columns say it all
+
+
+def test_a_report_of_20000_jobs_paints_at_once_loads_prompts_as_shown_and_changes_axes(
+    browser: WebDriver, cli: Cli, tmp_path: Path
+) -> None:
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from tests.bench.fixtures import manifest, write_records
+
+    source = manifest(tmp_path / "m.yaml", seeds=10)  # 4 arms x 5 x 10 x 10 x 10 seeds: 20,000 jobs
+    run_dir = tmp_path / "run"
+    write_records(source, run_dir, done=lambda index: index % 7 != 3)
+    shutil.copy(source, run_dir / "manifest.yaml")
+    assert cli("report", str(run_dir)).code == 0
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert len(page) < 200_000  # the jobs are in report-data/, not in the page
+    assert sorted(p.name for p in (run_dir / "report-data").iterdir()) == ["p0.js", "p1.js", "p2.js", "p3.js"]
+
+    started = time.perf_counter()
+    browser.get(f"file://{(run_dir / 'report.html').resolve()}")
+    first = "#prompt-arm0 table.grid td.cell img"
+    WebDriverWait(browser, 10, poll_frequency=0.02).until(lambda b: b.find_elements(By.CSS_SELECTOR, first))
+    painted = time.perf_counter() - started
+    assert painted < 3, f"first grid after {painted:.2f} s"
+    loaded = browser.execute_script("return DATA.prompts.map((p) => Boolean(p.jobs))")
+    assert loaded[0] and not loaded[-1]  # the last prompt waits until it is scrolled to
+
+    section = browser.find_element(By.ID, "prompt-arm0")
+    grid = section.find_element(By.CSS_SELECTOR, "table.grid")
+    assert (grid.get_attribute("data-cols"), grid.get_attribute("data-rows")) == ("guidance", "num_inference_steps")
+    Select(section.find_element(By.CSS_SELECTOR, "select[data-role=cols]")).select_by_visible_text("seed")
+    WebDriverWait(browser, 5).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, "#prompt-arm0 table.grid").get_attribute("data-cols") == "seed"
+    )
+    grid = section.find_element(By.CSS_SELECTOR, "table.grid")
+    headers = [th.text for th in grid.find_elements(By.CSS_SELECTOR, "tr:first-child th")][1:]
+    assert headers == browser.execute_script("return DATA.prompts[0].axes.find((a) => a.name === 'seed').values")
+    cells = grid.find_elements(By.CSS_SELECTOR, "td.cell")
+    assert len(cells) == 100  # seeds x steps, at the first subject and guidance
+    pending = [cell for cell in cells if cell.text == "pending"]
+    assert 0 < len(pending) < 100  # every 7th job has no record: shown as such, in its cell
+
+    browser.execute_script("document.getElementById('arms-0').scrollIntoView()")
+    rows = "#arms-0 table.grid tr"
+    WebDriverWait(browser, 10).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, rows)) > 50)
+    first_page = len(browser.find_elements(By.CSS_SELECTOR, rows))
+    assert first_page < 5000 * 0.1  # 5,000 settings, drawn a page at a time
+    browser.execute_script("document.querySelector('#arms-0 tr.more').scrollIntoView()")
+    WebDriverWait(browser, 10).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, rows)) > first_page)
+    assert all(browser.execute_script("return DATA.prompts.map((p) => Boolean(p.jobs))"))
