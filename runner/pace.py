@@ -8,7 +8,7 @@ first 429, then learns the limit from what gets through:
 - while the server holds the pool back, what it lets through in a window *is* its rate, so on a
   429 the pace becomes a little under what went through since the last change;
 - until that has happened once, a window spent at full pace without a 429 raises the pace by a
-  quarter: the first guess (what went through before the first 429, spread over the pause the
+  half: the first guess (what went through before the first 429, spread over the pause the
   server asked for) is low, and the search for the limit should take seconds, not minutes;
 - after it, such a window raises the pace by 2%, the next by 4%, and so on up to a half, so a
   limit that was raised (or a learned pace that was too careful) is found again within
@@ -35,7 +35,7 @@ UNDER = 0.97  # of a measured limit: the margin that keeps 429s rare
 PROBE = 0.02  # raise per window spent at full pace without a 429, doubled each such window
 MOST_PROBE = 0.5
 HOLD = 5  # windows after a 429 before the pace is raised again
-SEARCH = 1.25  # the same, while no 429 has yet told the pace what the limit is
+SEARCH = 1.5  # the same, while no 429 has yet told the pace what the limit is
 SLOWEST = 1 / 60  # requests a second: one a minute, whatever the server says
 LATE = 0.25  # seconds of a late start carried over, so a pace is not lost to timer slop
 
@@ -118,7 +118,7 @@ class Pace:
             started = self._first_sent if self._first_sent is not None else now
             self._set(now, max(SLOWEST, went_through / (now - started + pause)), "answered 429 (too many requests)")
             self._next = self._resumed_at = now + pause
-            self._searching = True
+            self._searching, self._hold = True, 0  # a first guess: raise it from the next window on
             return pause
         elapsed = now - self._resumed_at
         if elapsed < max(0.2, 5 / self.rate):

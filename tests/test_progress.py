@@ -67,3 +67,37 @@ def test_on_a_terminal_progress_is_a_bar() -> None:
     progress.close()
     drawn = stream.getvalue()
     assert "2/5" in drawn and "5/5" in drawn and "img" in drawn and "\r" in drawn  # the bar starts at what was done
+
+
+def test_a_slower_pace_is_said_on_the_bar_in_the_lines_and_in_run_log(tmp_path: Path) -> None:
+    from runner.progress import RunLog
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    slowed = Event("pace", count=588, message="answered 429 (too many requests)")
+    bar = Terminal()
+    on_a_terminal = Progress(stream=bar)
+    on_a_terminal(Event("planned", count=3, total=3))
+    on_a_terminal(slowed)
+    on_a_terminal(Event("done"))
+    on_a_terminal.close()
+    assert "pace: 588 requests a minute (answered 429 (too many requests))" in bar.getvalue()
+    assert "pace=588/min" in bar.getvalue()
+
+    fake = {"now": 0.0}
+    lines = io.StringIO()
+    without = Progress(stream=lines, clock=lambda: fake["now"])
+    without(Event("planned", count=3, total=3))
+    without(slowed)
+    fake["now"] = 11.0
+    without(Event("done"))
+    said = lines.getvalue().splitlines()
+    assert said[1].endswith("pace: 588 requests a minute (answered 429 (too many requests))")
+    assert said[2].endswith(", paced at 588 requests a minute")
+
+    log = RunLog(tmp_path / "run.log")
+    log(slowed)
+    log.close()
+    assert (tmp_path / "run.log").read_text().rstrip().endswith("pace: 588 requests a minute (answered 429 (too many requests))")
