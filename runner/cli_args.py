@@ -77,7 +77,13 @@ def parser() -> argparse.ArgumentParser:
         "outside output/ take effect only with --trust-manifest.",
     )
     run.epilog = EXIT_CODES_TEXT
-    run.add_argument("manifest", metavar="MANIFEST", help=manifest_help)
+    run.add_argument(
+        "manifest",
+        nargs="+",
+        metavar="MANIFEST",
+        help=manifest_help + "; several, or a directory (every *.yaml in it, scanned again as the night goes on), "
+        "run as one night: one pool, one pace and one set of caps for all of them",
+    )
     defaults = RunSettings()
     run.add_argument(
         "--out", metavar="DIR", help="run directory (default: output/<name>; output/emulator/<name> with --emulator)"
@@ -119,6 +125,13 @@ def parser() -> argparse.ArgumentParser:
         "--trust-manifest", action="store_true", help="let the manifest's run: block set base_url, on_finish and out"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    run.add_argument(
+        "--share",
+        choices=["fair", "priority"],
+        default="fair",
+        help="several manifests: take turns (fair, the default), or go in order: run.priority, then as listed",
+    )
+    run.add_argument("--night-log", metavar="DIR", help="several manifests: where night.json is written (default output/)")
     run.add_argument("--no-report", dest="report", action="store_false", default=None, help="do not write report.html at the end")
     _grid_flag(run)
     run.set_defaults(handler="runner.cli_run:run_command")

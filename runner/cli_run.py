@@ -13,16 +13,16 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 from runner.emulator.knobs import DEFAULT_KEY, Knobs
 from runner.endpoint import Endpoint, is_loopback
 from runner.errors import EXIT_FAILED, EXIT_OK, StopReason, UsageError
-from runner.events import Event
 from runner.execute import Result, run_plan
 from runner.manifest import load
 from runner.plan import Plan, make_plan
@@ -36,6 +36,7 @@ from runner.words import plural
 # SIGHUP is what a closed terminal or a dropped ssh session sends: a run stops as for SIGTERM.
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KEY_VARIABLE = "ONEMIN_API_KEY"
+T = TypeVar("T")
 
 
 def signal_exit_code(signum: int) -> int:
@@ -60,6 +61,11 @@ def settings_of(args: argparse.Namespace, plan: Plan) -> RunSettings:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    if len(args.manifest) > 1 or Path(args.manifest[0]).is_dir():
+        from runner.cli_night import night_command
+
+        return night_command(args)
+    args.manifest = args.manifest[0]
     plan = make_plan(load(args.manifest), max_grid=args.max_grid)
     settings = settings_of(args, plan)
     target = target_of(settings, args.emulator)
@@ -72,26 +78,31 @@ def run_command(args: argparse.Namespace) -> int:
             f"run of {plan.manifest.path} ({plural(plan.total, 'job')}) against {target.base_url or 'the built-in emulator'}"
         )
         for note in run_dir.notes:
-            _say(f"flux-batch: {note}")
+            say(f"flux-batch: {note}")
             log.write(note)
         progress = Progress(enabled=not args.no_progress)
         stop = Stop(deadline)
         received: list[int] = []
-        after_the_run = _AfterTheRun()
+        after_the_run = AfterTheRun()
         try:
-            result = asyncio.run(_run(plan, run_dir, settings, target, stop, fan_out(progress, log), received, after_the_run))
+            on_event = fan_out(progress, log)
+
+            def work(base_url: str) -> Awaitable[Result]:
+                return run_plan(plan, run_dir, settings, base_url, target.api_key, stop, on_event)
+
+            result = asyncio.run(with_signals(work, target, stop, received, after_the_run))
         except asyncio.CancelledError:
             progress.close()
             log.write("abandoned the jobs in flight at a second signal")
             log.close()
-            _say("flux-batch: stopped at once; jobs in flight were abandoned and will run again")
-            _say(f"flux-batch: to resume: {resume}")
+            say("flux-batch: stopped at once; jobs in flight were abandoned and will run again")
+            say(f"flux-batch: to resume: {resume}")
             return signal_exit_code(received[-1]) if received else 130
         progress.close()
         # What the run was is what its summary says: a signal after the summary was written
         # (the run was over) is the report's business, not the run's.
         stopped = None if result.idle else result.summary.stopped
-        code = _exit_code(stopped, received, result)
+        code = exit_code_of(stopped, received, result)
         if received and (stopped is None or stopped.reason != StopReason.SIGNAL):
             after_the_run.heard_during_the_close(received[-1])
         if stop.reason is not None and not log.stopped:
@@ -101,17 +112,17 @@ def run_command(args: argparse.Namespace) -> int:
     _tell(plan, run_dir_path, result, run_dir.provenance is not None and run_dir.provenance.emulated)
     if stopped is not None and stopped.reason == StopReason.SIGNAL:
         done = result.summary.jobs.done
-        _say(f"flux-batch: interrupted; {done} of {plural(plan.total, 'job')} done. To resume: {resume}")
+        say(f"flux-batch: interrupted; {done} of {plural(plan.total, 'job')} done. To resume: {resume}")
     elif stopped is not None:
-        _say(f"flux-batch: stopped early: {stopped.message}. {StopReason(stopped.reason).advice}")
+        say(f"flux-batch: stopped early: {stopped.message}. {StopReason(stopped.reason).advice}")
     if settings.report and not result.idle:
-        after_the_run.unless_signalled(lambda: _write_report(run_dir_path, plan))
+        after_the_run.unless_signalled(lambda: write_report_quietly(run_dir_path, plan))
     if settings.on_finish:
-        _on_finish(settings.on_finish, run_dir_path / SUMMARY, code)
+        on_finish(settings.on_finish, run_dir_path / SUMMARY, code)
     return code
 
 
-def _exit_code(stopped: Stopped | None, received: list[int], result: Result) -> int:
+def exit_code_of(stopped: Stopped | None, received: list[int], result: Result) -> int:
     if stopped is not None and stopped.reason == StopReason.SIGNAL:
         return signal_exit_code(received[0])
     if stopped is not None:
@@ -120,7 +131,7 @@ def _exit_code(stopped: Stopped | None, received: list[int], result: Result) -> 
     return EXIT_OK if jobs.done >= jobs.total else EXIT_FAILED
 
 
-def _on_finish(command: str, summary: Path, code: int) -> None:
+def on_finish(command: str, summary: Path, code: int) -> None:
     """Run the user's notification command; its failure is reported, never fatal."""
     argv = [*shlex.split(command), str(summary)]
     environment = {**os.environ, "FLUX_BATCH_SUMMARY": str(summary), "FLUX_BATCH_EXIT_CODE": str(code)}
@@ -128,22 +139,17 @@ def _on_finish(command: str, summary: Path, code: int) -> None:
     try:
         finished = subprocess.run(argv, env=environment, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        _say(f"flux-batch: --on-finish command could not run: {exc}")
+        say(f"flux-batch: --on-finish command could not run: {exc}")
         return
     if finished.returncode != 0:
-        _say(f"flux-batch: --on-finish command exited with {finished.returncode}")
+        say(f"flux-batch: --on-finish command exited with {finished.returncode}")
 
 
-async def _run(
-    plan: Plan,
-    run_dir: RunDir,
-    settings: RunSettings,
-    target: Target,
-    stop: Stop,
-    on_event: Callable[[Event], None],
-    received: list[int],
-    after_the_run: _AfterTheRun,
-) -> Result:
+async def with_signals(
+    work: Callable[[str], Awaitable[T]], target: Target, stop: Stop, received: list[int], after_the_run: AfterTheRun
+) -> T:
+    """`work(base_url)` with the signals wired to `stop` (a second one cancels it), against
+    `target`, or the built-in emulator, started here, when it has no base URL."""
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
 
@@ -152,7 +158,7 @@ async def _run(
             _leave_the_terminal()
         if count == 1:
             stop.request(StopReason.SIGNAL, f"{signum.name} received")
-            _say(f"\nflux-batch: {signum.name}: finishing the jobs in flight; send it again to abandon them")
+            say(f"\nflux-batch: {signum.name}: finishing the jobs in flight; send it again to abandon them")
         elif main is not None:
             main.cancel()
 
@@ -172,7 +178,7 @@ async def _run(
             from runner.emulator.server import start  # Pillow and the server only with --emulator
 
             _, served, base_url = await start(Knobs())
-        return await run_plan(plan, run_dir, settings, base_url, target.api_key, stop, on_event)
+        return await work(base_url)
     finally:
         if served is not None:
             await served.cleanup()
@@ -197,7 +203,7 @@ class _Interrupted(BaseException):
     """A signal after the run: like KeyboardInterrupt, not an error a report may catch."""
 
 
-class _AfterTheRun:
+class AfterTheRun:
     """From the end of the run to the exit, a signal skips what is left of the report and never
     changes the run's exit code. It takes over each signal from the run's handler in one step:
     with none in between, the default action would kill the process."""
@@ -232,7 +238,7 @@ class _AfterTheRun:
             finally:
                 self._interrupting = False
         if self.received is not None:
-            _say(f"flux-batch: {self.received} received after the run: the rest of its report was skipped")
+            say(f"flux-batch: {self.received} received after the run: the rest of its report was skipped")
 
 
 def target_of(settings: RunSettings, use_emulator: bool) -> Target:
@@ -269,10 +275,10 @@ def _tell(plan: Plan, run_dir: Path, result: Result, emulated: bool) -> None:
             f"in {summary.wall_s:.1f} s{timing}"
         )
         for kind, count in sorted(summary.failures_by_kind.items()):
-            _say(f"flux-batch: {count} failed ({kind}), e.g. {summary.failure_examples.get(kind, '')}")
+            say(f"flux-batch: {count} failed ({kind}), e.g. {summary.failure_examples.get(kind, '')}")
     held_back = jobs.held_back
     if held_back:
-        _say(
+        say(
             f"flux-batch: {plural(held_back, 'job')} failed for good earlier and {'was' if held_back == 1 else 'were'} "
             "not sent again; --retry-failed sends them"
         )
@@ -281,15 +287,15 @@ def _tell(plan: Plan, run_dir: Path, result: Result, emulated: bool) -> None:
         print("these images come from the emulator: placeholders, not paid results")
 
 
-def _write_report(run_dir: Path, plan: Plan) -> None:
+def write_report_quietly(run_dir: Path, plan: Plan) -> None:
     """The report at the end of a run is a courtesy: a failure to draw it is not the run's."""
     from runner.report import write_report
 
     try:
         print(f"report in {write_report(run_dir, plan)}")
     except Exception as exc:  # whatever the report meets (a picture it cannot read, a full disk)
-        _say(f"flux-batch: could not write the report ({type(exc).__name__}: {exc}); try `flux-batch report {run_dir}`")
+        say(f"flux-batch: could not write the report ({type(exc).__name__}: {exc}); try `flux-batch report {run_dir}`")
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)

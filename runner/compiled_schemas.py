@@ -1,7 +1,7 @@
 # Generated from schemas/*.schema.json by `make schemas` (fastjsonschema 2.22.3).
 # Do not edit: change a schema, then run `make schemas`; a test fails while this file is stale.
 # ruff: noqa
-SCHEMAS_DIGEST = '77b8c9a0fa61a54e8ed833c124280c0c9c156ad3d56213cfc056343e43848635'
+SCHEMAS_DIGEST = '2ece9459bc19067bffb0cc6487b362f3830eaa64ef1a86a87264d15ee3017548'
 
 VERSION = "2.22.3"
 from decimal import Decimal
@@ -492,6 +492,16 @@ def validate_https___flux_batch_local_schemas_manifest_schema_json___defs_run(da
             data__retryfailed = data["retry_failed"]
             if not isinstance(data__retryfailed, (bool)):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".retry_failed must be boolean", value=data__retryfailed, name="" + (name_prefix or "data") + ".retry_failed", rule='type')
+        if "priority" in data_keys:
+            data_keys.remove("priority")
+            data__priority = data["priority"]
+            if not isinstance(data__priority, (int)) and not (isinstance(data__priority, float) and data__priority.is_integer()) or isinstance(data__priority, bool):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".priority must be integer", value=data__priority, name="" + (name_prefix or "data") + ".priority", rule='type')
+            if isinstance(data__priority, (int, float, Decimal)) and not isinstance(data__priority, bool):
+                if data__priority < -1000:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".priority must be bigger than or equal to -1000", value=data__priority, name="" + (name_prefix or "data") + ".priority", rule='minimum')
+                if data__priority > 1000:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".priority must be smaller than or equal to 1000", value=data__priority, name="" + (name_prefix or "data") + ".priority", rule='maximum')
         if "async_mode" in data_keys:
             data_keys.remove("async_mode")
             data__asyncmode = data["async_mode"]

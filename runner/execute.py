@@ -22,7 +22,7 @@ from runner.fetch import Fetcher, Refetch
 from runner.pace import learned_pace, remember_pace
 from runner.pacing import Pacer, RetryPolicy
 from runner.plan import Plan, Survey
-from runner.pool import Pool
+from runner.pool import Pool, Quota
 from runner.recorder import Recorder, disk_trouble
 from runner.records import Record, records_of, utc_timestamp
 from runner.retry import Retrying
@@ -31,6 +31,16 @@ from runner.stop import Stop
 from runner.store import RunDir, image_files
 from runner.summary import JobCounts, Stopped, Summary, read_summary
 from runner.uploads import Uploads
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What the manifests of one night share: one pacer (concurrency and rate), one quota of
+    jobs and credits, and this manifest's priority for a place."""
+
+    pacer: Pacer
+    quota: Quota
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +61,10 @@ async def run_plan(
     stop: Stop,
     on_event: Callable[[Event], None] = lambda event: None,
     policy: RetryPolicy | None = None,
+    shared: Shared | None = None,
 ) -> Result:
-    """Run every job of `plan` that `run_dir` does not hold yet; write summary.json."""
+    """Run every job of `plan` that `run_dir` does not hold yet; write summary.json. `shared`:
+    the pacer and caps of a night, when other manifests run beside this one."""
     index = run_dir.index
     on_disk = run_dir.images
     held_back = index.unfetched.keys() | (set() if settings.retry_failed else index.refused)
@@ -72,15 +84,19 @@ async def run_plan(
         return Result(outcome, kept.with_counts(**counts), idle=True)
     policy = policy or RetryPolicy(max_attempts=settings.max_attempts)
     told = settings.requests_per_minute
-    learned = None if told else learned_pace(run_dir.path, base_url)
-    pacer = Pacer(
-        settings.concurrency,
-        told,
-        sleep=stop.sleep,
-        stopped=lambda: stop.requested,
-        max_pause=policy.max_delay,
-        learned_per_minute=learned,
-        on_change=lambda change: on_event(Event("pace", count=round((change.rate or 0) * 60), message=change.why)),
+    learned = None if told or shared else learned_pace(run_dir.path, base_url)
+    pacer = (
+        shared.pacer
+        if shared
+        else Pacer(
+            settings.concurrency,
+            told,
+            sleep=stop.sleep,
+            stopped=lambda: stop.requested,
+            max_pause=policy.max_delay,
+            learned_per_minute=learned,
+            on_change=lambda change: on_event(Event("pace", count=round((change.rate or 0) * 60), message=change.why)),
+        )
     )
     if learned:
         on_event(Event("note", message=f"starting at the pace learned before: {learned:g} requests a minute"))
@@ -111,13 +127,16 @@ async def run_plan(
             cap_message=_cap_message(settings),
             async_mode=settings.async_mode,
             poll_timeout=settings.request_timeout,
+            quota=shared.quota if shared else None,
+            price=settings.credits_per_image,
+            priority=shared.priority if shared else 0,
         )
         if survey and survey.recovered:
             await _recover_images(recorder, run_dir, plan, survey, on_disk, on_event)
         await pool.run(plan.jobs(settings.order, skip=held_back, survey=survey), refetch)
     outcome.finished = time.time()
     pace = pacer.pace
-    if pace.changes and not told and pace.requests_per_minute:
+    if pace.changes and not (told or pace.told) and pace.requests_per_minute:
         remember_pace(run_dir.path, base_url, pace.requests_per_minute)
     outcome.pace = pace.report() if told or learned or pace.changes else None
     summary = summarize(outcome, plan.total, done_before, stop, run_dir, refused_left)

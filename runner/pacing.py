@@ -14,10 +14,11 @@ Clock, sleep and randomness are injectable so tests never wait.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import math
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -74,19 +75,24 @@ class Pacer:
         self._sleep = sleep
         self._stopped = stopped  # once True, places are granted at once: their holders send nothing
         self._max_pause = max_pause
-        self._waiters: deque[asyncio.Future[None]] = deque()  # workers waiting for a place
+        # Workers waiting for a place: the highest priority first, and in turn within one, so
+        # the manifests of a night share the pool by their number of workers, which is equal.
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
         self._turn = asyncio.Lock()  # one worker at a time waits for the pace; the rest queue
         self._policy_seen: str | None = None
 
-    def slot(self) -> _Slot:
+    def slot(self, priority: int = 0) -> _Slot:
         """Hold one of the pool's in-flight places for one request: `async with pacer.slot():`."""
-        return _Slot(self)
+        return _Slot(self, priority)
 
-    async def acquire(self) -> None:
+    async def acquire(self, priority: int = 0) -> None:
         while not self._stopped():
+            if self.in_flight < int(self.limit) and not self._someone_waits():
+                break
+            await self._wait_for_a_place(priority)
             if self.in_flight < int(self.limit):
                 break
-            await self._wait_for_a_place()
         self.in_flight += 1  # a stopped run sends nothing new: whoever asked only looks and leaves
         if self._stopped():
             return
@@ -112,9 +118,9 @@ class Pacer:
         self.in_flight -= 1
         self._wake_one()
 
-    async def _wait_for_a_place(self) -> None:
+    async def _wait_for_a_place(self, priority: int) -> None:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        heapq.heappush(self._waiters, (-priority, next(self._arrivals), waiter))
         try:
             await waiter
         except asyncio.CancelledError:
@@ -122,9 +128,14 @@ class Pacer:
                 self._wake_one()  # woken, then cancelled: the place goes to the next in line
             raise
 
+    def _someone_waits(self) -> bool:
+        while self._waiters and self._waiters[0][2].done():
+            heapq.heappop(self._waiters)  # cancelled while waiting: nobody
+        return bool(self._waiters)
+
     def _wake_one(self) -> None:
         while self._waiters:
-            waiter = self._waiters.popleft()
+            _, _, waiter = heapq.heappop(self._waiters)
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -165,14 +176,15 @@ class Pacer:
 class _Slot:
     """`async with pacer.slot():` one request: its place, and its answer told to the pace."""
 
-    __slots__ = ("_pacer", "_sent_at")
+    __slots__ = ("_pacer", "_priority", "_sent_at")
 
-    def __init__(self, pacer: Pacer) -> None:
+    def __init__(self, pacer: Pacer, priority: int) -> None:
         self._pacer = pacer
+        self._priority = priority
         self._sent_at = 0.0
 
     async def __aenter__(self) -> None:
-        await self._pacer.acquire()
+        await self._pacer.acquire(self._priority)
         self._sent_at = self._pacer._clock()
 
     async def __aexit__(self, kind: object, error: BaseException | None, trace: object) -> None:

@@ -34,6 +34,36 @@ from runner.store import RunDir
 from runner.uploads import Uploads
 
 
+class Quota:
+    """Caps several pools share: new jobs, and credits at each pool's price. The first pool to
+    find it spent stops them all, as one pool's --max-jobs stops its run."""
+
+    def __init__(self, max_jobs: int | None = None, max_credits: float | None = None) -> None:
+        self.max_jobs, self.max_credits = max_jobs, max_credits
+        self.jobs, self.credits = 0, 0.0
+
+    def spent(self, price: float | None) -> bool:
+        """No new job at `price` fits any more."""
+        if self.max_jobs is not None and self.jobs >= self.max_jobs:
+            return True
+        return self.max_credits is not None and self.credits + (price or 0.0) > self.max_credits + 1e-9
+
+    def take(self, price: float | None) -> bool:
+        """Count one job sent at `price`, if it fits; taken when its first request goes, so a job
+        still waiting for a place when the cap is reached stays pending, uncounted."""
+        if self.spent(price):
+            return False
+        self.jobs += 1
+        self.credits += price or 0.0
+        return True
+
+    def reached(self, stop: Stop) -> None:
+        if self.max_jobs is not None and self.jobs >= self.max_jobs:
+            stop.request(StopReason.MAX_JOBS, f"{self.max_jobs} new jobs submitted, the --max-jobs cap of the night")
+        else:
+            stop.request(StopReason.MAX_CREDITS, f"{self.credits:g} credits committed, the --max-credits cap of the night")
+
+
 class _NotSent(Exception):
     """The run stopped while the job waited for its turn: it stays pending for the next run."""
 
@@ -57,6 +87,9 @@ class Pool:
         cap_message: str = "the --max-jobs cap",
         async_mode: bool = False,
         poll_timeout: float = 300.0,
+        quota: Quota | None = None,
+        price: float | None = None,
+        priority: int = 0,
     ) -> None:
         self._client = client
         self._run_dir = run_dir
@@ -74,6 +107,8 @@ class Pool:
         self._poll_timeout = poll_timeout  # how long one asynchronous generation is polled
         self._taken = 0
         self._capped = False  # max_jobs reached with jobs left over
+        self._quota, self._price = quota, price  # caps shared with the other manifests of a night
+        self._priority = priority  # before other manifests' workers, for a place in the pacer
 
     async def run(self, jobs: Iterator[Job], refetch: Iterable[Refetch] = ()) -> None:
         """Fetch what earlier runs paid for, then run `jobs`, until done or stopped; then try
@@ -99,6 +134,8 @@ class Pool:
                 if self._max_jobs is not None and self._taken >= self._max_jobs:
                     # Jobs already taken still go out: the cap stops taking, it abandons nothing.
                     self._capped = True
+                    return
+                if self._quota is not None and self._quota.spent(self._price):
                     return
                 self._taken += 1
                 await self._run_job(item)
@@ -146,8 +183,11 @@ class Pool:
 
     async def _send(self, job: Job, request: dict[str, Any], sent: list[int]) -> Generation | None:
         """One attempt at the job's generation, polled to its end in async mode."""
-        async with self._pacer.slot():
+        async with self._pacer.slot(self._priority):
             if self._stop.requested:
+                raise _NotSent
+            if not sent and self._quota is not None and not self._quota.take(self._price):
+                self._quota.reached(self._stop)  # the night's cap: this one and every other stays pending
                 raise _NotSent
             sent.append(1)
             if len(sent) == 1:
@@ -210,7 +250,7 @@ class Pool:
         job, generation, started = item.job, item.generation, time.time()
         if not generation.finished:
             try:
-                async with self._pacer.slot():
+                async with self._pacer.slot(self._priority):
                     generation = await self._poll(generation)
             except StillRunning as running:
                 await self._recorder.fail(job, running.error, item.attempts, started, running.ai_record)

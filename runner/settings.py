@@ -45,6 +45,7 @@ class RunSettings:
     on_finish: str | None = None
     report: bool = True
     retry_failed: bool = False
+    priority: int = 0  # among the manifests of a night
 
     @property
     def credit_cap_jobs(self) -> int | None:

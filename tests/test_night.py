@@ -1,0 +1,154 @@
+"""One night, many manifests (runner/night.py, runner/cli_night.py), through the command line
+against the emulator: one pool, one set of caps, fair turns, new manifests picked up, bad and
+busy ones skipped, signals and resume."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli, EmulatorProcesses, records, run_cli, start_run, write
+
+
+def queue_manifest(folder: Path, name: str, jobs: int, extra: str = "") -> Path:
+    return write(
+        folder / f"{name}.yaml",
+        f"version: 1\nname: {name}\ndefaults: {{megapixels: 0.25, aspect_ratio: '1:1'}}\n"
+        f"prompts:\n  - {{id: p, prompt: 'a {name} picture'}}\nrepeats: {jobs}\nseed_base: 1\n{extra}",
+    )
+
+
+def test_two_manifests_share_one_pool_and_one_job_cap_fairly(
+    cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses
+) -> None:
+    served = emulator_process("--latency", "0.03,0.06", "--max-side", "16")
+    queue = tmp_path / "queue"
+    queue_manifest(queue, "sweep", 40)
+    queue_manifest(queue, "ab", 40)
+    result = run_cli(cli, queue, served.url, "--concurrency", "4", "--max-jobs", "40", "--no-report")
+    assert result.code == 3, result.err  # the cap stopped the night: resumable, not a failure
+    stats = served.stats()
+    assert stats["peak_in_flight"] == 4 and stats["generations"] == 40 and not stats["generated_twice"]
+    done = {name: len(records(tmp_path / "output" / name)) for name in ("sweep", "ab")}
+    assert sum(done.values()) == 40 and min(done.values()) >= 15, done
+    assert "sweep: " in result.out and "ab: " in result.out and "the --max-jobs cap of the night" in result.out
+    night = json.loads((tmp_path / "output" / "night.json").read_text())
+    assert [row["name"] for row in night["manifests"]] == ["ab", "sweep"] and night["totals"]["submitted"] == 40
+    assert night["exit_code"] == 3 and night["stopped"]["reason"] == "max_jobs"
+
+    again = run_cli(cli, queue, served.url, "--concurrency", "4", "--no-report")  # each run dir resumes on its own
+    assert again.code == 0, again.err
+    assert served.stats()["generations"] == 80 and not served.stats()["generated_twice"]
+
+
+def test_a_priority_manifest_goes_first(cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses) -> None:
+    served = emulator_process("--latency", "0.03,0.06", "--max-side", "16")
+    queue = tmp_path / "queue"
+    queue_manifest(queue, "later", 30)
+    queue_manifest(queue, "urgent", 30, "run: {priority: 5}\n")
+    result = run_cli(cli, queue, served.url, "--concurrency", "2", "--max-jobs", "30", "--no-report")
+    assert result.code == 3, result.err
+    assert len(records(tmp_path / "output" / "urgent")) >= 28  # at most the first places went elsewhere
+
+
+def test_a_manifest_added_during_the_night_is_picked_up(tmp_path: Path, emulator_process: EmulatorProcesses) -> None:
+    served = emulator_process("--latency", "0.05,0.1", "--max-side", "16")
+    queue = tmp_path / "queue"
+    queue_manifest(queue, "first", 20)
+    night = start_run(queue, served.url, "--concurrency", "2", "--no-report")
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "output" / "first" / "records.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    queue_manifest(queue, "late", 6)  # written while the first is running
+    out, err = night.communicate(timeout=60)
+    assert night.returncode == 0, err
+    assert len(records(tmp_path / "output" / "first")) == 20 and len(records(tmp_path / "output" / "late")) == 6
+    assert "late: 6 of 6 jobs done" in out
+
+
+def test_an_invalid_manifest_and_a_busy_run_dir_are_skipped_and_named(
+    cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses
+) -> None:
+    served = emulator_process("--latency", "0.01,0.02", "--max-side", "16")
+    queue = tmp_path / "queue"
+    queue_manifest(queue, "good", 5)
+    write(queue / "bad.yaml", "version: 1\nname: bad\nprompts:\n  - {id: p, prompt: 'x'}\nsweep:\n  guidance: [200]\n")
+    queue_manifest(queue, "busy", 5)
+    (tmp_path / "output" / "busy").mkdir(parents=True)
+    holder = os.open(tmp_path / "output" / "busy" / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        result = run_cli(cli, queue, served.url, "--no-report")
+    finally:
+        os.close(holder)
+    assert result.code == 2  # the worst of the night: a manifest that could not run
+    assert len(records(tmp_path / "output" / "good")) == 5
+    assert "bad.yaml:6: sweep.guidance" in result.out and "busy: skipped, its run dir is busy" in result.out
+    night = json.loads((tmp_path / "output" / "night.json").read_text())
+    assert {row["name"] or row["manifest"]: row["state"] for row in night["manifests"]} == {
+        str(queue / "bad.yaml"): "invalid",
+        "busy": "busy",
+        "good": "ran",
+    }
+
+
+def test_max_credits_holds_across_manifests_and_on_finish_gets_the_night(
+    cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses
+) -> None:
+    served = emulator_process("--latency", "0.01,0.02", "--max-side", "16")
+    queue = tmp_path / "queue"
+    queue_manifest(queue, "one", 10, "run: {credits_per_image: 2}\n")
+    queue_manifest(queue, "two", 10, "run: {credits_per_image: 1}\n")
+    hook = write(tmp_path / "hook.py", "import sys, shutil\nshutil.copy(sys.argv[1], sys.argv[1] + '.seen')\n")
+    flags = ["--max-credits", "12", "--no-report", "--on-finish", f"{sys.executable} {hook}"]
+    flags += ["--night-log", str(tmp_path / "logs")]
+    result = run_cli(cli, queue, served.url, *flags)
+    assert result.code == 3, result.err
+    spent = 2 * len(records(tmp_path / "output" / "one")) + len(records(tmp_path / "output" / "two"))
+    assert 11 <= spent <= 12  # as close to the cap as the prices allow, never over
+    assert json.loads((tmp_path / "logs" / "night.json.seen").read_text())["stopped"]["reason"] == "max_credits"
+
+
+def test_sigterm_stops_every_manifest_and_each_resumes(tmp_path: Path, emulator_process: EmulatorProcesses) -> None:
+    served = emulator_process("--latency", "0.1,0.2", "--max-side", "16")
+    queue = tmp_path / "queue"
+    queue_manifest(queue, "north", 30)
+    queue_manifest(queue, "south", 30)
+    night = start_run(queue, served.url, "--concurrency", "4", "--no-report")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        lines = [tmp_path / "output" / name / "records.jsonl" for name in ("north", "south")]
+        if all(path.exists() and path.stat().st_size for path in lines):
+            break
+        time.sleep(0.02)
+    night.send_signal(signal.SIGTERM)
+    _, err = night.communicate(timeout=60)
+    assert night.returncode == 143, err
+    before = {name: len(records(tmp_path / "output" / name)) for name in ("north", "south")}
+    assert all(0 < n < 30 for n in before.values()), before
+
+    again = start_run(queue, served.url, "--concurrency", "4", "--no-report")
+    _, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    assert all(len(records(tmp_path / "output" / name)) == 30 for name in ("north", "south"))
+    assert not served.stats()["generated_twice"]
+
+
+def test_several_manifests_refuse_a_single_out(cli: Cli, tmp_path: Path) -> None:
+    first = queue_manifest(tmp_path, "one", 2)
+    second = queue_manifest(tmp_path, "two", 2)
+    result = cli("run", str(first), str(second), "--emulator", "--out", str(tmp_path / "x"))
+    assert result.code == 2 and "each runs into its own" in result.err
+
+
+@pytest.mark.parametrize("missing", ["nowhere", "nowhere.yaml"])
+def test_a_source_that_does_not_exist_is_a_usage_error(cli: Cli, tmp_path: Path, missing: str) -> None:
+    result = cli("run", str(queue_manifest(tmp_path, "one", 2)), str(tmp_path / missing), "--emulator")
+    assert result.code == 2 and "no such manifest or directory" in result.err
