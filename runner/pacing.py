@@ -189,5 +189,5 @@ class _Slot:
 
     async def __aexit__(self, kind: object, error: BaseException | None, trace: object) -> None:
         self._pacer.release()
-        if not isinstance(error, asyncio.CancelledError):
-            self._pacer.answered(self._sent_at, error)
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            self._pacer.answered(self._sent_at, error)  # an answer that is not an error tells the pace nothing
