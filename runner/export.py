@@ -75,7 +75,7 @@ class Fate:
 
 def fates(run_dir: Path) -> dict[str, Fate]:
     """job_id -> what decides its state: its success, else its last failure, read from the
-    lines as `latest_records` reads them, but without decoding a success's aiRecord."""
+    lines as the run's index reads them, but without decoding a success's aiRecord."""
     found: dict[str, Fate] = {}
     for _, raw in numbered_lines(run_dir):
         quick = success_tail(raw)

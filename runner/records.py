@@ -333,17 +333,6 @@ def read_index(run_dir: Path) -> RecordIndex:
     return index
 
 
-def latest_records(run_dir: Path) -> dict[str, Record]:
-    """job_id -> the line that decides its state: its success, else its last failure. Lines
-    that are not records are read exactly as the index reads them."""
-    latest: dict[str, Record] = {}
-    for _, raw in numbered_lines(run_dir):
-        for record in decoded(raw):
-            if not (record.job_id in latest and latest[record.job_id].succeeded):
-                latest[record.job_id] = record
-    return latest
-
-
 def decoded(raw: bytes) -> Iterator[Record]:
     """The records in one line: itself, or the pieces a crash's NUL bytes left of it."""
     for piece in _NULS.split(raw) if b"\0" in raw else (raw,):
