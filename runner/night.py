@@ -19,7 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runner.events import Event
 from runner.execute import Result, Shared, run_plan
+from runner.pace import learned_pace
 from runner.pacing import Pacer
 from runner.plan import Plan
 from runner.pool import Quota
@@ -88,6 +90,10 @@ async def run_night(
                 continue
             entries.append(opened.entry)
             entry = opened.entry
+            learned = learned_pace(opened.run_dir.path, base_url)
+            if learned and pacer.pace.start_at(learned / 60):
+                # The night's pace starts where the last run of any of its run dirs left it.
+                opened.log(Event("note", message=f"starting at the pace learned before: {learned:g} requests a minute"))
             assert entry.plan is not None and entry.settings is not None
             shared = Shared(pacer, quota, entry.settings.priority)
             work = run_plan(entry.plan, opened.run_dir, entry.settings, base_url, api_key, stop, opened.log, shared=shared)

@@ -77,6 +77,13 @@ class Pace:
         self._window_throttled = 0
         self._window_held = False  # the pace made a request wait in this window
 
+    def start_at(self, learned: float) -> bool:
+        """Start at `learned` requests a second, if nothing was told or found yet."""
+        if self.rate is not None or self.changes:
+            return False
+        self.rate = learned
+        return True
+
     @property
     def requests_per_minute(self) -> float | None:
         return None if self.rate is None else self.rate * 60

@@ -152,3 +152,26 @@ def test_several_manifests_refuse_a_single_out(cli: Cli, tmp_path: Path) -> None
 def test_a_source_that_does_not_exist_is_a_usage_error(cli: Cli, tmp_path: Path, missing: str) -> None:
     result = cli("run", str(queue_manifest(tmp_path, "one", 2)), str(tmp_path / missing), "--emulator")
     assert result.code == 2 and "no such manifest or directory" in result.err
+
+
+def test_a_night_learns_one_rate_limit_for_all_and_the_next_night_starts_there(
+    cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses
+) -> None:
+    served = emulator_process("--requests-per-minute", "1200", "--rate-burst", "10", "--latency", "0.02,0.05", "--max-side", "16")
+    queue = tmp_path / "queue"
+    queue_manifest(queue, "east", 400)
+    queue_manifest(queue, "west", 400)
+    first = run_cli(cli, queue, served.url, "--concurrency", "16", "--deadline", "5s", "--no-report")
+    assert first.code == 3, first.err
+    stats = served.stats()
+    assert stats["let_through"] >= 0.75 * 20 * stats["let_through_s"]
+    answered_429 = stats["statuses"]["429"]
+    assert answered_429 <= 20  # what finding the limit costs at the start, once for both
+    night = json.loads((tmp_path / "output" / "night.json").read_text())
+    assert night["pace"]["throttled"] == answered_429 and night["pace"]["slowed"]
+    assert 0.7 * 1200 <= night["pace"]["requests_per_minute"] <= 1.3 * 1200  # one pace for both: the limit, not twice it
+
+    again = run_cli(cli, queue, served.url, "--concurrency", "16", "--deadline", "3s", "--no-report")
+    assert again.code == 3, again.err
+    assert "starting at the pace learned before" in (tmp_path / "output" / "east" / "run.log").read_text()
+    assert served.stats()["statuses"]["429"] - answered_429 <= 3
