@@ -42,6 +42,8 @@ def test_two_manifests_share_one_pool_and_one_job_cap_fairly(
     night = json.loads((tmp_path / "output" / "night.json").read_text())
     assert [row["name"] for row in night["manifests"]] == ["ab", "sweep"] and night["totals"]["submitted"] == 40
     assert night["exit_code"] == 3 and night["stopped"]["reason"] == "max_jobs"
+    listed = cli("runs", str(tmp_path / "output")).out  # the night's run dirs, as any run's
+    assert "output/sweep  (sweep," in listed and "output/ab  (ab," in listed and "DAMAGED" not in listed
 
     again = run_cli(cli, queue, served.url, "--concurrency", "4", "--no-report")  # each run dir resumes on its own
     assert again.code == 0, again.err
