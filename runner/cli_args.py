@@ -134,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--night-log", metavar="DIR", help="several manifests: where night.json is written (default output/)")
     run.add_argument("--no-report", dest="report", action="store_false", default=None, help="do not write report.html at the end")
     _grid_flag(run)
-    run.set_defaults(handler="runner.cli_run:run_command")
+    run.set_defaults(handler="runner.cli_night:run_or_night")
 
     report = _verb(
         verbs,

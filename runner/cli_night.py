@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 from dataclasses import asdict, fields
 from datetime import datetime
 from functools import partial
@@ -21,12 +20,14 @@ from runner.cli_run import (
     AfterTheRun,
     exit_code_of,
     on_finish,
+    run_command,
     say,
     signal_exit_code,
     target_of,
     with_signals,
     write_report_quietly,
 )
+from runner.diskwriter import write_whole
 from runner.endpoint import Endpoint
 from runner.errors import EXIT_USAGE, FluxBatchError, ManifestError, RunLocked, UsageError
 from runner.manifest import load
@@ -43,6 +44,14 @@ from runner.words import plural
 
 NIGHT_LOG = "night.json"
 SHARED = ("concurrency", "requests_per_minute", "max_jobs", "max_credits", "deadline", "on_finish", "base_url")
+
+
+def run_or_night(args: argparse.Namespace) -> int:
+    """`flux-batch run`: one manifest as one run, several (or a directory) as a night."""
+    if len(args.manifest) == 1 and not Path(args.manifest[0]).is_dir():
+        args.manifest = args.manifest[0]
+        return run_command(args)
+    return night_command(args)
 
 
 def night_command(args: argparse.Namespace) -> int:
@@ -193,7 +202,5 @@ def _lines(morning: dict[str, Any]) -> list[str]:
 def _write_night(folder: Path, morning: dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / NIGHT_LOG
-    temp = folder / f".partial-{NIGHT_LOG}"
-    temp.write_text(json.dumps(morning, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temp, target)
+    write_whole(str(target), (json.dumps(morning, indent=2, ensure_ascii=False) + "\n").encode())
     return target

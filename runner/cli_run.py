@@ -61,11 +61,6 @@ def settings_of(args: argparse.Namespace, plan: Plan) -> RunSettings:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    if len(args.manifest) > 1 or Path(args.manifest[0]).is_dir():
-        from runner.cli_night import night_command
-
-        return night_command(args)
-    args.manifest = args.manifest[0]
     plan = make_plan(load(args.manifest), max_grid=args.max_grid)
     settings = settings_of(args, plan)
     target = target_of(settings, args.emulator)

@@ -22,12 +22,13 @@ Times come from the caller, so tests drive it with a fake clock.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from runner.diskwriter import write_whole
 
 PACE_FILE = "pace.json"  # in the run dir: the pace learned per base URL, for the next run
 
@@ -238,9 +239,7 @@ def remember_pace(run_dir: Path, base_url: str, requests_per_minute: float) -> N
         "requests_per_minute": round(requests_per_minute, 1),
         "learned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    temporary = path.with_name(f".{PACE_FILE}.tmp")
     try:
-        temporary.write_text(json.dumps({"version": 1, "endpoints": endpoints}, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
+        write_whole(str(path), (json.dumps({"version": 1, "endpoints": endpoints}, indent=2) + "\n").encode())
     except OSError:
-        temporary.unlink(missing_ok=True)  # a full disk: the next run learns again
+        pass  # a full disk: the next run learns again

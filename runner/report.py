@@ -23,6 +23,7 @@ from PIL import UnidentifiedImageError
 
 from runner import endpoint, schemas
 from runner.arms import RunSet
+from runner.diskwriter import write_whole
 from runner.export import Fate, fates
 from runner.pixels import TooManyPixels, open_bounded
 from runner.plan import Plan
@@ -66,9 +67,8 @@ def write_report(run_dir: Path, plan: Plan) -> Path:
 
 
 def _write_atomically(target: Path, text: str) -> None:
-    temp = target.with_name(f".partial-{target.name}")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, target)
+    # Made again from the run dir whenever it is lost: whole, but not worth an fsync.
+    write_whole(str(target), text.encode(), durable=False)
 
 
 def gather(run_dir: Path, plan: Plan) -> dict[str, Any]:
