@@ -136,8 +136,8 @@ async def run_plan(
         await pool.run(plan.jobs(settings.order, skip=held_back, survey=survey), refetch)
     outcome.finished = time.time()
     pace = pacer.pace
-    if pace.changes and not (told or pace.told) and pace.requests_per_minute:
-        remember_pace(run_dir.path, base_url, pace.requests_per_minute)
+    if pace.changes and not (told or pace.told) and pace.learned_per_minute:
+        remember_pace(run_dir.path, base_url, pace.learned_per_minute)
     outcome.pace = pace.report() if told or learned or pace.changes else None
     summary = summarize(outcome, plan.total, done_before, stop, run_dir, refused_left)
     try:

@@ -35,7 +35,7 @@ def test_a_run_told_nothing_learns_the_limit_says_so_and_the_next_run_starts_the
     assert stats["let_through"] >= 0.8 * (LIMIT / 60) * stats["let_through_s"]
 
     learned = json.loads((out / "pace.json").read_text())["endpoints"][served.url]["requests_per_minute"]
-    assert 0.75 * LIMIT <= learned <= 1.3 * LIMIT
+    assert 0.8 * LIMIT <= learned <= 1.1 * LIMIT  # measured, and under the limit but for a measure's tenth
     log = (out / "run.log").read_text()
     assert "pace: " in log and "answered 429 (too many requests)" in log
     summary = json.loads((out / "summary.json").read_text())

@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import math
 import random
+from typing import Any
 
 import pytest
 
@@ -107,18 +108,30 @@ async def test_a_worker_cancelled_just_after_being_woken_passes_its_place_on() -
     assert first.cancelled() and pacer.in_flight == 1
 
 
-def simulate(pace: Pace, per_minute: float, seconds: float, burst: int = 10, concurrency: int = 16) -> tuple[float, float]:
-    """A token-bucket server of `per_minute` with a `burst`, answering 429 at once and a
-    generation in 0.1 s, driven in virtual time. (Share of the allowed requests through, share
-    of the requests answered 429.)"""
+def simulate(
+    pace: Pace,
+    per_minute: float,
+    seconds: float,
+    burst: int = 10,
+    concurrency: int = 16,
+    generation: float = 0.1,
+    refusal: float = 0.001,
+    window: bool = False,
+) -> tuple[float, float]:
+    """A server that allows `per_minute` requests, driven in virtual time: a token bucket with
+    a `burst` (Retry-After 1 s), or with `window` a fixed window of a minute (Retry-After: the
+    seconds to its end). It refuses in `refusal` seconds and generates in `generation`.
+    (Share of the allowed requests through, share of the requests answered 429.)"""
     now, tokens, refilled, paused_until = 0.0, float(burst), 0.0, 0.0
     answers: list[tuple[float, float, bool]] = []  # (answered at, sent at, throttled)
     sent = through = 0
     rate = per_minute / 60
+    minute, in_minute = 0, 0
     while now < seconds:
         while answers and answers[0][0] <= now:
             at, sent_at, throttled = heapq.heappop(answers)
-            paused_until = max(paused_until, at + pace.answered(sent_at, at, throttled, 1.0))
+            retry_after = math.ceil(60 - at % 60) if window else 1.0
+            paused_until = max(paused_until, at + pace.answered(sent_at, at, throttled, retry_after))
         next_answer = answers[0][0] if answers else math.inf
         if len(answers) >= concurrency or now < paused_until:
             now = min(next_answer, paused_until) if now < paused_until else next_answer
@@ -127,14 +140,18 @@ def simulate(pace: Pace, per_minute: float, seconds: float, burst: int = 10, con
         if wait > 0:
             now = min(now + wait, next_answer)
             continue
-        tokens, refilled = min(burst, tokens + (now - refilled) * rate), now
         sent += 1
-        if tokens >= 1:
-            tokens -= 1
-            through += 1
-            heapq.heappush(answers, (now + 0.1, now, False))
+        if window:
+            if int(now // 60) != minute:
+                minute, in_minute = int(now // 60), 0
+            allowed = in_minute < per_minute
+            in_minute += allowed
         else:
-            heapq.heappush(answers, (now + 0.001, now, True))
+            tokens, refilled = min(burst, tokens + (now - refilled) * rate), now
+            allowed = tokens >= 1
+            tokens -= allowed
+        through += allowed
+        heapq.heappush(answers, (now + (generation if allowed else refusal), now, not allowed))
         now += 0.0005  # what sending one takes
     return through / (rate * seconds), (sent - through) / sent
 
@@ -151,6 +168,28 @@ def test_told_nothing_the_pool_learns_the_limit_from_its_429s(per_minute: int) -
     through, throttled = simulate(pace, per_minute, seconds=1200)
     assert through >= 0.93 and throttled <= 0.03
     assert pace.rate is not None and 0.85 <= pace.rate * 60 / per_minute <= 1.25  # under it, or probing just over
+
+
+@pytest.mark.parametrize(
+    ("per_minute", "seconds", "server"),
+    [
+        (60, 600, {"burst": 60}),  # a minute's burst lets a probe run far past the limit
+        (600, 300, {"burst": 100}),
+        (60, 1800, {"generation": 8.0, "refusal": 0.2}),  # as the API: seconds to generate, a 429 at once
+        (600, 600, {"generation": 3.0, "refusal": 0.1, "concurrency": 64}),
+        (60, 1800, {"window": True}),  # a fixed window of a minute, and a Retry-After to its end
+        (600, 600, {"window": True}),
+    ],
+)
+def test_the_limit_is_learned_from_other_servers_too(per_minute: int, seconds: int, server: dict[str, Any]) -> None:
+    through, throttled = simulate(Pace(), per_minute, seconds, **server)
+    assert through >= 0.93 and throttled <= 0.03
+
+
+def test_what_the_next_run_starts_at_is_a_measured_pace_not_a_probe() -> None:
+    pace = Pace()
+    simulate(pace, 60, 900)
+    assert pace.learned_per_minute is not None and 0.9 * 60 <= pace.learned_per_minute <= 60
 
 
 def test_a_learned_pace_is_raised_when_the_limit_was_raised() -> None:
