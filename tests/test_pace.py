@@ -80,3 +80,22 @@ def test_a_run_told_the_limit_sends_no_request_too_many(
     assert "429" not in stats["statuses"] and stats["let_through"] >= 0.97 * (1 + LIMIT / 60 * stats["let_through_s"])
     assert not (out / "pace.json").exists()  # what the user said is not something learned
     assert "pace: 1,200 requests a minute, as told" in cli("status", str(out)).out
+
+
+def test_a_long_retry_after_pauses_the_pool_instead_of_meeting_429_after_429(
+    cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A window of 3 s that allows 30 requests, and a Retry-After of 3 s past it: not a bucket
+    # that refills as it goes, so a request every interval meets a 429 until the window moves.
+    monkeypatch.setenv("ONEMIN_API_KEY", "emulator-key")
+    served = emulator_process(
+        "--requests-per-minute", "600", "--rate-window", "3", "--retry-after", "3", "--latency", "0.02,0.05"
+    )
+    out = tmp_path / "out"
+    result = run_cli(
+        cli, many_jobs(tmp_path), served.url, "--out", str(out), "--no-report", "--concurrency", "16", "--deadline", "12s"
+    )
+    assert result.code == 3
+    stats = served.stats()
+    assert stats["statuses"]["429"] <= 0.1 * stats["requests"]["features"]
+    assert stats["let_through"] >= 0.75 * 10 * stats["let_through_s"]
