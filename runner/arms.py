@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.plan import Plan
-from runner.records import RECORDS, decoded
+from runner.record_file import decoded
+from runner.records import RECORDS
 from runner.status import plan_of_run_dir
 from runner.store import THUMBS
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from runner import endpoint
 from runner.errors import EXIT_OK, UsageError
 from runner.export import Table, export
-from runner.records import first_success
+from runner.record_file import first_success
 from runner.show import JobHistory, base_url_of, curl, find
 from runner.status import plan_of_run_dir
 from runner.words import plural, printable

@@ -23,8 +23,9 @@ from runner.pace import learned_pace, remember_pace
 from runner.pacing import Pacer, RetryPolicy
 from runner.plan import Plan, Survey
 from runner.pool import Pool, Quota
+from runner.record_file import records_of
 from runner.recorder import Recorder, disk_trouble
-from runner.records import Record, records_of, utc_timestamp
+from runner.records import Record, utc_timestamp
 from runner.retry import Retrying
 from runner.settings import RunSettings
 from runner.stop import Stop

@@ -24,7 +24,8 @@ from typing import IO, Any
 
 from runner.plan import Job, Plan
 from runner.ratings import JobMarks, standing
-from runner.records import SUCCESS, Record, decoded, numbered_lines, success_tail
+from runner.record_file import decoded, numbered_lines, success_tail
+from runner.records import SUCCESS, Record
 from runner.summary import SUMMARY_HISTORY, Summary
 from runner.template import render
 

@@ -15,7 +15,8 @@ from runner import inputs
 from runner.endpoint import Provenance
 from runner.errors import UsageError
 from runner.plan import Job, Plan
-from runner.records import Record, numbered_lines
+from runner.record_file import numbered_lines
+from runner.records import Record
 from runner.settings import DEFAULT_BASE_URL
 from runner.store import uploaded_assets
 

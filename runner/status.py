@@ -16,7 +16,7 @@ from runner import endpoint
 from runner.errors import UsageError
 from runner.manifest import load
 from runner.plan import Plan, make_plan
-from runner.records import read_index
+from runner.record_file import read_index
 from runner.store import live_holder, manifest_of
 from runner.summary import Summary, read_summary
 

@@ -3,7 +3,7 @@ undoes what an interrupted run left, admits an endpoint, and knows where everyth
 
     RUN_DIR/.lock                 held (flock) by the live invocation and its disk writer
     RUN_DIR/manifest.yaml         the manifest as last run; manifest.history.yaml keeps every one
-    RUN_DIR/records.jsonl         one line per job outcome (runner/records.py), fsynced
+    RUN_DIR/records.jsonl         one line per job outcome (records.py; record_file.py reads it), fsynced
     RUN_DIR/images/<prompt>/<job_id>[-N].<ext>   written to a temp name, renamed, synced
     RUN_DIR/summary.json          the last invocation (runner/summary.py); summary.history.jsonl all
     RUN_DIR/run.log               what happened, line by line, for unattended runs
@@ -30,7 +30,8 @@ from runner import diskwriter
 from runner import endpoint as endpoint_file
 from runner.endpoint import Endpoint, Provenance
 from runner.errors import RunDirUnusable, RunLocked
-from runner.records import RECORDS, BadLine, RecordIndex, first_success, read_index, utc_timestamp
+from runner.record_file import BadLine, RecordIndex, first_success, read_index
+from runner.records import RECORDS, utc_timestamp
 from runner.summary import SUMMARY, SUMMARY_HISTORY, Summary
 from runner.writer import RecordWriter
 
