@@ -46,6 +46,8 @@ MOST_PROBE = 0.5
 HOLD = 5  # windows after a measure before the pace is raised again
 MOST_HOLD = 80  # the hold doubles each time a probe finds the limit where it was, up to this
 SEARCH = 1.5  # raise per window until a measure is good enough to hold to
+NEAR = 1.1  # a probe's measure starts no further than this over the last measure
+UNFILLED = 0.85  # a measure under this share of a pace that held a window says too little
 SLOWEST = 1 / 60  # requests a second: one a minute, whatever the server says
 LATE = 0.25  # seconds of a late start carried over, so a pace is not lost to timer slop
 
@@ -164,16 +166,18 @@ class Pace:
             return pause
         if elapsed < 0.2 or through < 1:
             return pause  # too soon to say
-        measured = (through + 0.5) / elapsed  # what the server had at either end is half one, on average
-        if self._held is not None and measured < self._held / SEARCH:
-            # Slower than the pace before one that went a whole window without a 429: the pool
-            # went slower than the limit for a while, and the server's allowance filled up
-            # unused, so the measure says too little. Measure again from here, at that pace.
+        measured = through / elapsed
+        if self._held is not None and measured < self._held * UNFILLED:
+            # Well under a pace that went a whole window without a 429: the pool went slower
+            # than the limit for a while, and the server's allowance filled up unused, so the
+            # measure says too little. Measure again from here, at that pace.
             held = self._held
             self._begin(now, searching=True)
             self._set(now, min(self.rate, held), "answered 429 (too many requests)", 0)
             return pause
         precise = through >= PRECISE
+        if precise:  # what the server had at either end is half a request, on average
+            measured = (through + 0.5) / elapsed
         rate = max(SLOWEST, min(self.rate, measured * (UNDER if precise else 1.0)))
         if precise:
             if self.good is not None and abs(rate / self.good - 1) < 0.1:
@@ -208,12 +212,17 @@ class Pace:
 
     def _first_of_a_measure(self, now: float) -> None:
         """A 429 after a probe (or the first at a pace told, learned or stated): the server's
-        allowance is spent now, and a measure begins, at the last pace that held a whole
-        window (a server's burst lets a probe run on past its limit for a while)."""
+        allowance is spent now, and a measure begins: at the last pace that held a whole
+        window (a server's burst lets a probe run on past its limit for a while), but not far
+        over the last measure, so a limit where it was costs a 429 or two to find again."""
         assert self.rate is not None
         over, held = self.rate, self._held
         self._begin(now, searching=True)
-        self._set(now, max(SLOWEST, min(over, held or self.good or over / SEARCH)), "answered 429 (too many requests)", 0)
+        if held and self.good:
+            start = min(held, self.good * NEAR)
+        else:
+            start = held or self.good or over / SEARCH
+        self._set(now, max(SLOWEST, min(over, start)), "answered 429 (too many requests)", 0)
 
     def _begin(self, now: float, searching: bool) -> None:
         self._origin = now

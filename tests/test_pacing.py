@@ -173,6 +173,8 @@ def test_told_nothing_the_pool_learns_the_limit_from_its_429s(per_minute: int) -
 @pytest.mark.parametrize(
     ("per_minute", "seconds", "server"),
     [
+        (60, 600, {"refusal": 0.01}),  # all 16 sent before the first 429 is back: six of them 429
+        (60, 600, {"burst": 1}),  # no burst at all: any time under the limit is lost to the measure
         (60, 600, {"burst": 60}),  # a minute's burst lets a probe run far past the limit
         (600, 300, {"burst": 100}),
         (60, 1800, {"generation": 8.0, "refusal": 0.2}),  # as the API: seconds to generate, a 429 at once
