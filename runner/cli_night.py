@@ -30,12 +30,15 @@ from runner.cli_run import (
 from runner.diskwriter import write_whole
 from runner.endpoint import Endpoint
 from runner.errors import EXIT_USAGE, FluxBatchError, ManifestError, RunLocked, UsageError
+from runner.events import Event
 from runner.manifest import load
 from runner.night import Entry, Opened, manifests_in, run_night
+from runner.night_progress import NightProgress
+from runner.pace import Change
 from runner.pacing import Pacer
 from runner.plan import make_plan
 from runner.pool import Quota
-from runner.progress import RunLog
+from runner.progress import RunLog, fan_out
 from runner.records import utc_timestamp
 from runner.settings import OUTPUT_ROOT, RunSettings, deadline_at, default_out
 from runner.stop import Stop
@@ -71,7 +74,16 @@ def night_command(args: argparse.Namespace) -> int:
     target = target_of(night, args.emulator)
     deadline = deadline_at(night.deadline, datetime.now().astimezone()).timestamp() if night.deadline else None
     stop = Stop(deadline)
-    pacer = Pacer(night.concurrency, night.requests_per_minute, sleep=stop.sleep, stopped=lambda: stop.requested)
+    progress = NightProgress(enabled=not args.no_progress)
+    live_logs: set[RunLog] = set()  # the run.log of every manifest running: each hears the pace change
+
+    def paced(change: Change) -> None:
+        event = Event("pace", count=round((change.rate or 0) * 60), message=change.why)
+        progress.paced(event)
+        for log in live_logs:
+            log(event)
+
+    pacer = Pacer(night.concurrency, night.requests_per_minute, sleep=stop.sleep, stopped=lambda: stop.requested, on_change=paced)
     quota = Quota(night.max_jobs, night.max_credits)
     found = manifests_in(sources)
     print(
@@ -101,8 +113,15 @@ def night_command(args: argparse.Namespace) -> int:
             return Entry(path, "invalid", str(exc), plan.manifest.name, run_dir_path)
         log = RunLog(run_dir.path / "run.log")
         log.write(f"run of {path} ({plural(plan.total, 'job')}) in a night of several manifests")
-        print(f"  {plan.manifest.name}: {plural(plan.total, 'job')} into {run_dir_path}")
-        return Opened(entry, run_dir, log, log.close)
+        print(f"  {plan.manifest.name}: {plural(plan.total, 'job')} into {run_dir_path}", flush=True)
+        live_logs.add(log)
+
+        def close_log() -> None:
+            live_logs.discard(log)
+            progress.finished(plan.manifest.name)
+            log.close()
+
+        return Opened(entry, run_dir, fan_out(progress.manifest(plan.manifest.name), log), close_log)
 
     received: list[int] = []
     after_the_run = AfterTheRun()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -172,8 +173,26 @@ def test_a_night_learns_one_rate_limit_for_all_and_the_next_night_starts_there(
     night = json.loads((tmp_path / "output" / "night.json").read_text())
     assert night["pace"]["throttled"] == answered_429 and night["pace"]["slowed"]
     assert 0.7 * 1200 <= night["pace"]["requests_per_minute"] <= 1.3 * 1200  # one pace for both: the limit, not twice it
+    for name in ("east", "west"):  # each manifest's run.log says when and why the pool it shared slowed
+        assert "pace: " in (tmp_path / "output" / name / "run.log").read_text()
 
     again = run_cli(cli, queue, served.url, "--concurrency", "16", "--deadline", "3s", "--no-report")
     assert again.code == 3, again.err
     assert "starting at the pace learned before" in (tmp_path / "output" / "east" / "run.log").read_text()
     assert served.stats()["statuses"]["429"] - answered_429 <= 3
+
+
+def test_a_night_tells_its_progress_in_lines_for_a_cron_log(
+    cli: Cli, tmp_path: Path, emulator_process: EmulatorProcesses
+) -> None:
+    served = emulator_process("--requests-per-minute", "600", "--rate-burst", "4", "--latency", "0.02,0.05", "--max-side", "16")
+    queue = tmp_path / "queue"
+    queue_manifest(queue, "north", 200)
+    queue_manifest(queue, "south", 3)
+    env_flags = ("--base-url", served.url, "--concurrency", "8", "--deadline", "12s", "--no-report")
+    result = cli("run", str(queue), *env_flags)
+    assert result.code == 3, result.err
+    lines = [line for line in result.err.splitlines() if "] night: " in line]
+    assert lines, result.err  # at least one line in 12 s: at most one every 10 s
+    assert re.search(r"night: [0-9,]+ done, 0 failed, .*north [0-9,]+/200, south 3/3 \(finished\)", lines[-1]), lines
+    assert "pace: " in result.err and "answered 429" in result.err  # the shared pace, said once for the night
