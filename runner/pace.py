@@ -16,8 +16,9 @@ first 429, then measures the limit:
   that held a whole window starts again from there;
 - held to a measure for a few windows, the pace is probed upwards (2%, then 4%, and so on up to
   a half per window), so a raised limit (or a careful first measure) is found again. The 429
-  that ends a probe starts a new measure at the last pace that held; each probe that finds the
-  limit where it was doubles the wait before the next, so a steady server is probed rarely;
+  that ends a probe starts a new measure at the last pace that held, but not far over the last
+  measure; each probe that finds the limit where it was doubles the wait before the next, so a
+  steady server is probed rarely;
 - a 429 that asks for a wait far longer than the pace's interval is a window of requests spent
   (a limit per minute, not a bucket): the whole pool waits it out;
 - a server that states its policy (`RateLimit-Policy: 600;w=60`, or the newer
