@@ -8,6 +8,7 @@ what the run dir holds (records, images on disk) --> survey of the plan: done, h
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -31,16 +32,18 @@ from runner.settings import RunSettings
 from runner.stop import Stop
 from runner.store import RunDir, image_files
 from runner.summary import JobCounts, Stopped, Summary, read_summary
+from runner.thumbs import Thumbnails
 from runner.uploads import Uploads
 
 
 @dataclass(frozen=True, slots=True)
 class Shared:
     """What the manifests of one night share: one pacer (concurrency and rate), one quota of
-    jobs and credits, and this manifest's priority for a place."""
+    jobs and credits, one thumbnail process, and this manifest's priority for a place."""
 
     pacer: Pacer
     quota: Quota
+    thumbnails: Thumbnails
     priority: int = 0
 
 
@@ -105,13 +108,19 @@ async def run_plan(
     # The pool, not the connector, limits concurrency: downloads must not queue behind POSTs.
     # No cookies: nothing a server sets is sent anywhere.
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+    # A run that ends in a report makes its thumbnails as the pictures land (a night's share one process).
+    own_thumbnails = Thumbnails() if settings.report and not shared else None
+    thumbnails = (shared.thumbnails if shared else own_thumbnails) if settings.report else None
     async with (
         aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as session,
         run_dir.records() as writer,
+        own_thumbnails or contextlib.nullcontext(),
     ):
         client = Client(session, base_url, api_key, settings.request_timeout)
         client.on_policy = pacer.advised
-        recorder = Recorder(run_dir.path, writer, stop, outcome, on_event, price=settings.credits_per_image)
+        recorder = Recorder(
+            run_dir.path, writer, stop, outcome, on_event, price=settings.credits_per_image, thumbnails=thumbnails
+        )
         pool = Pool(
             client=client,
             run_dir=run_dir,

@@ -3,7 +3,7 @@ pool, one pace and one set of caps, and new manifests picked up as the night goe
 
     sources (files, directories) --> scan: manifests not seen yet
     --> open each: checked, its run dir locked (or skipped, with why)
-    --> run_plan per manifest, as tasks, with Shared (one Pacer, one Quota)
+    --> run_plan per manifest, as tasks, with Shared (one Pacer, one Quota, one thumbnail process)
     --> when one finishes, and every minute, scan again; the night ends when none is running
 
 Fair by default: each manifest's pool has as many workers, and the pacer grants places in
@@ -28,6 +28,7 @@ from runner.pool import Quota
 from runner.settings import RunSettings
 from runner.stop import Stop
 from runner.store import RunDir
+from runner.thumbs import Thumbnails
 
 RESCAN_S = 60.0  # a directory is scanned again at least this often
 
@@ -77,6 +78,7 @@ async def run_night(
     ends; the entries in the order the manifests were found."""
     entries: list[Entry] = []
     seen: set[Path] = set()
+    thumbnails = Thumbnails()  # one process for the night's pictures, closed when it ends
     running: dict[asyncio.Task[Result], Opened] = {}
 
     def scan() -> None:
@@ -95,22 +97,23 @@ async def run_night(
                 # The night's pace starts where the last run of any of its run dirs left it.
                 opened.log(Event("note", message=f"starting at the pace learned before: {learned:g} requests a minute"))
             assert entry.plan is not None and entry.settings is not None
-            shared = Shared(pacer, quota, entry.settings.priority)
+            shared = Shared(pacer, quota, thumbnails, entry.settings.priority)
             work = run_plan(entry.plan, opened.run_dir, entry.settings, base_url, api_key, stop, opened.log, shared=shared)
             running[asyncio.create_task(work, name=entry.name)] = opened
 
-    scan()
-    while running:
-        done, _ = await asyncio.wait(running, timeout=RESCAN_S, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            opened = running.pop(task)
-            try:
-                opened.entry.result = task.result()
-            except Exception as exc:  # one manifest's trouble (its disk, its run dir) is not the night's
-                opened.entry.state, opened.entry.message = "failed", f"{type(exc).__name__}: {exc}"
-            finally:
-                opened.close_log()
-                opened.run_dir.close()
-        if not stop.requested:
-            scan()
+    async with thumbnails:
+        scan()
+        while running:
+            done, _ = await asyncio.wait(running, timeout=RESCAN_S, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                opened = running.pop(task)
+                try:
+                    opened.entry.result = task.result()
+                except Exception as exc:  # one manifest's trouble (its disk, its run dir) is not the night's
+                    opened.entry.state, opened.entry.message = "failed", f"{type(exc).__name__}: {exc}"
+                finally:
+                    opened.close_log()
+                    opened.run_dir.close()
+            if not stop.requested:
+                scan()
     return entries

@@ -14,6 +14,7 @@ from runner.events import Event, Outcome
 from runner.plan import Job
 from runner.records import ErrorRecord, Record
 from runner.stop import Stop
+from runner.thumbs import Thumbnails, thumb_of
 from runner.writer import Images, RecordWriter, WriterGone
 
 
@@ -26,9 +27,11 @@ class Recorder:
         outcome: Outcome,
         on_event: Callable[[Event], None],
         price: float | None = None,
+        thumbnails: Thumbnails | None = None,
     ) -> None:
         self._run_dir = run_dir
         self._price = price  # credits_per_image, when declared
+        self._thumbnails = thumbnails  # the report's, made as the pictures land; None: no report
         self._writer = writer
         self._stop = stop
         self._outcome = outcome
@@ -56,6 +59,9 @@ class Recorder:
         record = Record.success(job, attempts, ai_record, [name for name, _ in images], started, credits=credits)
         if not await self.append(record, images):
             return False
+        if self._thumbnails is not None and images:
+            name, data = images[0]
+            self._thumbnails.offer(self._run_dir / name, self._run_dir / thumb_of(name, job.job_id), data)
         if credits is not None:
             self._outcome.credits += credits
             self._outcome.priced = True

@@ -5,7 +5,8 @@ relative links), and beside it, in report-data/, one script per prompt holding i
 the page loads as the prompt comes into view. Per prompt a grid whose rows and columns are two
 of the axes that vary (the reader may choose), the other axes as selectors; arms of an A/B test
 side by side; failed and pending jobs in their cells. Thumbnails are made with Pillow beside
-the images, a process per core, only where missing. sheets.py draws contact sheets.
+the images, a process per core, only where missing (a run makes most as its pictures land:
+thumbs.py). sheets.py draws contact sheets.
 """
 
 from __future__ import annotations
@@ -19,24 +20,22 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from PIL import UnidentifiedImageError
-
 from runner import endpoint, schemas
 from runner.arms import RunSet
 from runner.diskwriter import write_whole
 from runner.export import Fate, fates
-from runner.pixels import TooManyPixels, open_bounded
 from runner.plan import Plan
 from runner.ratings import JobMarks, standing
 from runner.records import SUCCESS, utc_timestamp
 from runner.store import THUMBS
 from runner.summary import read_summary
 from runner.template import render
+from runner.thumbnail import make as make_thumbnail
+from runner.thumbs import thumb_of
 from runner.verdict import verdict
 
 REPORT = "report.html"
 REPORT_DATA = "report-data"  # beside report.html: one script of jobs per prompt, loaded as it is shown
-THUMB_SIDE = 320
 _TEMPLATE = Path(__file__).with_name("report_template.html")
 _CHARTS = Path(__file__).with_name("verdict_charts.js")
 
@@ -220,8 +219,7 @@ def _thumbnails(run_dir: Path, found: Mapping[str, Fate]) -> dict[str, Thumb]:
     wanted: dict[str, tuple[str, str]] = {}
     for job_id, fate in found.items():
         if fate.status == SUCCESS and fate.files:
-            folder = fate.files[0].split("/")[1] if fate.files[0].count("/") >= 2 else "-"
-            wanted[job_id] = (fate.files[0], f"{THUMBS}/{folder}/{job_id}.webp")
+            wanted[job_id] = (fate.files[0], thumb_of(fate.files[0], job_id))
     present = _listing(run_dir / THUMBS)
     missing = [(str(run_dir / image), str(run_dir / thumb)) for image, thumb in wanted.values() if thumb not in present]
     for folder in {os.path.dirname(thumb) for _, thumb in missing}:
@@ -255,7 +253,7 @@ def _listing(thumbs: Path) -> set[str]:
 
 
 def _thumbnail_of(pair: tuple[str, str]) -> str | None:
-    return _thumbnail(Path(pair[0]), Path(pair[1]))
+    return make_thumbnail(Path(pair[0]), Path(pair[1]))
 
 
 def _input_thumbnails(run_dir: Path, plan: Plan) -> dict[str, str]:
@@ -265,38 +263,9 @@ def _input_thumbnails(run_dir: Path, plan: Plan) -> dict[str, str]:
         (run_dir / THUMBS / "inputs").mkdir(parents=True, exist_ok=True)
     for token, source in plan.manifest.local_images.items():
         thumb = f"{THUMBS}/inputs/{token.removeprefix('sha256:')[:16]}.webp"
-        if (run_dir / thumb).exists() or not _thumbnail(source, run_dir / thumb):
+        if (run_dir / thumb).exists() or not make_thumbnail(source, run_dir / thumb):
             found[token] = thumb
     return found
-
-
-def _thumbnail(image: Path, thumb: Path) -> str | None:
-    """Make `thumb` from `image`; None if made, else why the picture cannot be shown."""
-    temp = thumb.with_name(f".partial-{thumb.name}")
-    try:
-        with open_bounded(image) as picture:
-            if picture.format == "WEBP" and max(picture.size) <= THUMB_SIDE and _linked(image, thumb):
-                return None  # already thumbnail-sized: the picture itself, under a second name
-            picture.thumbnail((THUMB_SIDE, THUMB_SIDE))
-            picture.convert("RGB").save(temp, format="WEBP", quality=80)
-        os.replace(temp, thumb)
-        return None
-    except TooManyPixels as exc:
-        return f"not shown: {exc}"
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-        temp.unlink(missing_ok=True)
-        return f"not shown: the file cannot be read as a picture ({type(exc).__name__})"
-
-
-def _linked(image: Path, name: Path) -> bool:
-    """A hard link is made whole or not at all: no temporary name is needed."""
-    try:
-        os.link(image, name)
-        return True
-    except FileExistsError:
-        return True  # made meanwhile, by another report of the same run dir
-    except OSError:  # a file system without hard links: a thumbnail is made instead
-        return False
 
 
 def _label(value: Any) -> str:

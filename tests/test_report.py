@@ -42,6 +42,7 @@ def test_a_bomb_as_a_result_is_kept_but_never_decoded(cli: Cli, tmp_path: Path, 
     jobs = page_data(tmp_path / "output" / "t" / "report.html")["prompts"][0]["jobs"]
     assert all(job["unviewable"] == "not shown: a picture of more than 50,000,000 pixels" for job in jobs)
     assert all("image" not in job for job in jobs)  # the page never hands the bomb to a browser
+    assert not list((tmp_path / "output" / "t" / "thumbs").rglob("*.webp"))  # nor the run's thumbnail process
     again = cli("report", str(tmp_path / "output" / "t"))
     assert again.code == 0, again.err
 

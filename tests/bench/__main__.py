@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 
-from tests.bench import bench_pace, bench_plan, bench_report, bench_resume, bench_review, bench_throughput
+from tests.bench import bench_pace, bench_plan, bench_report, bench_resume, bench_review, bench_throughput, bench_thumbs
 
 
 def main() -> int:
@@ -13,7 +13,7 @@ def main() -> int:
     print(f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}")
     print(f"python {platform.python_version()}\n")
     rows = bench_plan.run() + bench_resume.run() + bench_review.run() + bench_report.run() + bench_throughput.run()
-    rows += bench_pace.run()
+    rows += bench_thumbs.run() + bench_pace.run()
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'result':>22}  {'target':>18}  verdict")
     failed = 0
