@@ -11,6 +11,7 @@ thumbs.py). sheets.py draws contact sheets.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import itertools
 import json
@@ -30,6 +31,7 @@ from runner.records import SUCCESS, utc_timestamp
 from runner.store import THUMBS
 from runner.summary import read_summary
 from runner.template import render
+from runner.thumbnail import PARTIAL, abandoned
 from runner.thumbnail import make as make_thumbnail
 from runner.thumbs import thumb_of
 from runner.verdict import verdict
@@ -240,7 +242,7 @@ def _thumbnails(run_dir: Path, found: Mapping[str, Fate]) -> dict[str, Thumb]:
 
 def _listing(thumbs: Path) -> set[str]:
     """Every thumbnail there is, as `thumbs/<folder>/<name>`: one listing per folder, not a
-    stat per image."""
+    stat per image. A partial one whose maker is gone is removed on the way."""
     present: set[str] = set()
     try:
         folders = [entry.name for entry in os.scandir(thumbs) if entry.is_dir(follow_symlinks=False)]
@@ -248,7 +250,12 @@ def _listing(thumbs: Path) -> set[str]:
         return present
     for folder in folders:
         with os.scandir(thumbs / folder) as entries:
-            present.update(f"{THUMBS}/{folder}/{entry.name}" for entry in entries)
+            names = [entry.name for entry in entries]
+        present.update(f"{THUMBS}/{folder}/{name}" for name in names)
+        for name in names:
+            if name.startswith(PARTIAL) and abandoned(name):
+                with contextlib.suppress(OSError):  # a read-only run dir keeps it
+                    os.unlink(thumbs / folder / name)
     return present
 
 

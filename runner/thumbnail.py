@@ -23,9 +23,12 @@ from runner.thumbs import THUMB_SIDE
 _NICENESS = 10  # below the run and everything else on the machine: it only saves time later
 
 
+PARTIAL = ".partial-"  # a thumbnail being made: .partial-<pid of its maker>-<name>
+
+
 def make(image: Path, thumb: Path) -> str | None:
     """Make `thumb` from `image`; None if made, else why the picture cannot be shown."""
-    temp = thumb.with_name(f".partial-{os.getpid()}-{thumb.name}")
+    temp = thumb.with_name(f"{PARTIAL}{os.getpid()}-{thumb.name}")
     try:
         with open_bounded(image) as picture:
             if picture.format == "WEBP" and max(picture.size) <= THUMB_SIDE and _linked(image, thumb):
@@ -42,6 +45,20 @@ def make(image: Path, thumb: Path) -> str | None:
     except BaseException:  # stopped mid-way (SIGTERM in the run's thumbnail process)
         temp.unlink(missing_ok=True)
         raise
+
+
+def abandoned(name: str) -> bool:
+    """A partial thumbnail whose maker is gone (killed, or the machine stopped under it)."""
+    pid = name.removeprefix(PARTIAL).split("-", 1)[0]
+    if not name.startswith(PARTIAL) or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False  # alive, another user's; or no such pid at all
+    return False
 
 
 def _linked(image: Path, name: Path) -> bool:

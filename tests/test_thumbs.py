@@ -111,7 +111,12 @@ def test_a_run_makes_its_thumbnails_as_the_pictures_land_and_its_report_keeps_th
     assert thumbnail_processes() == []  # stopped with the run
     assert not list(run_dir.rglob(".partial-*"))
 
+    left = early.parent / f".partial-999999999-{early.name}"  # of a maker killed mid-way, long ago
+    mine = early.parent / f".partial-{os.getpid()}-{early.name}"  # of a maker still at work
+    left.write_bytes(b"RIFF")
+    mine.write_bytes(b"RIFF")
     assert cli("report", str(run_dir)).code == 0
+    assert not left.exists() and mine.exists()
     done = [line for line in records(run_dir) if line["status"] == "success"]
     thumbs = {run_dir / thumb_of(line["files"][0], line["job_id"]) for line in done}
     assert all(thumb.exists() for thumb in thumbs)  # the report made the rest
