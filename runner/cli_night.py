@@ -113,7 +113,7 @@ def night_command(args: argparse.Namespace) -> int:
             return Entry(path, "invalid", str(exc), plan.manifest.name, run_dir_path)
         log = RunLog(run_dir.path / "run.log")
         log.write(f"run of {path} ({plural(plan.total, 'job')}) in a night of several manifests")
-        print(f"  {plan.manifest.name}: {plural(plan.total, 'job')} into {run_dir_path}", flush=True)
+        progress.say(f"  {plan.manifest.name}: {plural(plan.total, 'job')} into {run_dir_path}")
         live_logs.add(log)
 
         def close_log() -> None:
@@ -131,8 +131,10 @@ def night_command(args: argparse.Namespace) -> int:
                          target, stop, received, after_the_run)
         )  # fmt: skip
     except asyncio.CancelledError:
+        progress.close()
         say("flux-batch: stopped at once; jobs in flight were abandoned and will run again. Run the same command to resume.")
         return signal_exit_code(received[-1]) if received else 130
+    progress.close()
     codes = [_code_of(entry, received) for entry in entries]
     code = max(codes, default=EXIT_USAGE)
     morning = _morning(entries, codes, stop, pacer)

@@ -1,7 +1,7 @@
-"""What a night tells while it goes, on stderr: a line when a manifest starts, then one line for
-the whole night at most every 10 s while jobs finish (each manifest's count in it), and each
-change of the one pace they share. A night runs unattended, so these are lines for a cron log,
-not a bar.
+"""What a night tells while it goes, on stderr. On a terminal, one tqdm bar for the whole night,
+growing as manifests are found, with each change of the one pace they share written above it.
+Elsewhere (a cron log), one line for the whole night at most every 10 s while jobs finish,
+each manifest's count in it, and each change of the pace:
 
     [02:14:05] night: 1,240 done, 3 failed, 2 retries, 41.3/min; portraits 1,130/5,000, ab 110/110 (finished)
 """
@@ -12,11 +12,14 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runner.events import Event
 from runner.progress import LINE_EVERY_S
 from runner.words import plural
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 MOST_NAMED = 6  # manifests named in a line; the rest are counted
 
@@ -40,6 +43,8 @@ class NightProgress:
         self._clock = clock
         self._started = clock()
         self._last_line = self._started
+        self._bar: tqdm[Any] | None = None
+        self._pace = 0  # requests a minute, once the pace was slowed or told
 
     def manifest(self, name: str) -> Callable[[Event], None]:
         """The consumer of one manifest's events."""
@@ -49,13 +54,19 @@ class NightProgress:
         def consume(event: Event) -> None:
             if event.kind == "planned":
                 counts.total, counts.done_before = event.total, event.done
+                self._planned(counts)
             elif event.kind == "done":
                 counts.done += 1
             elif event.kind == "failed":
                 counts.failed += 1
             elif event.kind == "retry":
                 self.retries += 1
-            if event.kind in ("done", "failed") and self._enabled and self._clock() - self._last_line >= LINE_EVERY_S:
+            if event.kind not in ("done", "failed"):
+                return
+            if self._bar is not None:
+                self._bar.update(1)
+                self._bar.set_postfix(self._postfix(), refresh=False)
+            elif self._enabled and self._clock() - self._last_line >= LINE_EVERY_S:
                 self.line()
 
         return consume
@@ -64,10 +75,65 @@ class NightProgress:
         for counts in self._manifests:
             if counts.name == name:
                 counts.finished = True
+        if self._bar is not None:
+            self._bar.set_postfix(self._postfix())
 
     def paced(self, event: Event) -> None:
-        if self._enabled:
-            self._print(f"pace: {event.count:,} requests a minute ({event.message})")
+        self._pace = event.count
+        text = f"pace: {event.count:,} requests a minute ({event.message})"
+        if self._bar is not None:
+            self._bar.write(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.stream)
+            self._bar.set_postfix(self._postfix(), refresh=False)
+        elif self._enabled:
+            self._print(text)
+
+    def say(self, text: str, file: TextIO | None = None) -> None:
+        """A line of the command's own (stdout by default), above the bar if one is drawn."""
+        if self._bar is not None:
+            self._bar.write(text, file=file or sys.stdout)
+        else:
+            print(text, file=file or sys.stdout, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def _planned(self, counts: _Manifest) -> None:
+        """A manifest joins the night: on a terminal, the bar grows by its jobs and starts from
+        what its run dir held."""
+        if not self._enabled or not self.stream.isatty():
+            return
+        if self._bar is None:
+            from tqdm import tqdm  # 40 ms to import: only when a bar is drawn
+
+            self._bar = tqdm(
+                total=counts.total,
+                initial=counts.done_before,
+                unit="img",
+                desc="night",
+                file=self.stream,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
+            return
+        # What was done before is where the count stands, not progress made now: the rate
+        # tqdm shows leaves it out.
+        self._bar.total = (self._bar.total or 0) + counts.total
+        self._bar.n += counts.done_before
+        self._bar.last_print_n += counts.done_before
+        self._bar.refresh()
+
+    def _postfix(self) -> dict[str, object]:
+        done = sum(counts.finished for counts in self._manifests)
+        postfix: dict[str, object] = {
+            "manifests": f"{done}/{len(self._manifests)} finished",
+            "failed": sum(counts.failed for counts in self._manifests),
+            "retries": self.retries,
+        }
+        if self._pace:
+            postfix["pace"] = f"{self._pace:,}/min"
+        return postfix
 
     def line(self) -> None:
         now = self._clock()

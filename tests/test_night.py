@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, EmulatorProcesses, records, run_cli, start_run, write
+from tests.conftest import Cli, EmulatorProcesses, manifest_text, records, run_cli, start_run, write
 
 
 def queue_manifest(folder: Path, name: str, jobs: int, extra: str = "") -> Path:
@@ -196,3 +196,46 @@ def test_a_night_tells_its_progress_in_lines_for_a_cron_log(
     assert lines, result.err  # at least one line in 12 s: at most one every 10 s
     assert re.search(r"night: [0-9,]+ done, 0 failed, .*north [0-9,]+/200, south 3/3 \(finished\)", lines[-1]), lines
     assert "pace: " in result.err and "answered 429" in result.err  # the shared pace, said once for the night
+
+
+def test_a_night_on_a_terminal_draws_one_bar_for_every_manifest(emulator_process: EmulatorProcesses, tmp_path: Path) -> None:
+    import pty
+    import struct
+    import subprocess
+    import termios
+    import threading
+
+    emulator = emulator_process("--latency", "0.05,0.05", "--max-side", "16")
+    sources = [str(write(tmp_path / f"{name}.yaml", manifest_text(5, name=name))) for name in ("a", "b")]
+    terminal, its_other_end = pty.openpty()
+    fcntl.ioctl(its_other_end, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal 120 wide
+    night = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", *sources, "--base-url", emulator.url, "--no-report"],
+        stdout=subprocess.PIPE,
+        stderr=its_other_end,
+        text=True,
+        cwd=tmp_path,
+    )
+    os.close(its_other_end)
+    drawn: list[bytes] = []
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # EIO: the night has closed its end
+                return
+            if not chunk:
+                return
+            drawn.append(chunk)
+
+    reader = threading.Thread(target=read_terminal)
+    reader.start()
+    out, _ = night.communicate(timeout=60)
+    reader.join(timeout=10)
+    os.close(terminal)
+    bar = b"".join(drawn).decode()
+    assert night.returncode == 0
+    assert "night" in bar and "10/10" in bar and "\r" in bar and "img" in bar  # one bar, both manifests' jobs
+    assert " done, " not in bar  # not the cron log's lines
+    assert "  a: 5 jobs into" in out and "  b: 5 jobs into" in out

@@ -46,3 +46,27 @@ def test_many_manifests_are_counted_not_named_and_nothing_is_said_when_disabled(
     quiet.manifest("a")(Event("done"))
     quiet.paced(Event("pace", count=60, message="answered 429 (too many requests)"))
     assert silent.getvalue() == ""
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_night_is_one_bar_that_grows_as_manifests_join() -> None:
+    stream = Terminal()
+    progress = NightProgress(stream=stream)
+    portraits, ab = progress.manifest("portraits"), progress.manifest("ab")
+    portraits(Event("planned", count=40, done=60, total=100))
+    portraits(Event("done"))
+    ab(Event("planned", count=4, total=4))
+    progress.paced(Event("pace", count=588, message="answered 429 (too many requests)"))
+    for _ in range(4):
+        ab(Event("done"))
+    progress.finished("ab")
+    progress.close()
+    drawn = stream.getvalue()
+    assert "60/100" in drawn and "65/104" in drawn and "night" in drawn and "\r" in drawn  # from what was done, grown
+    assert "pace: 588 requests a minute (answered 429 (too many requests))" in drawn
+    assert "pace=588/min" in drawn and "manifests=1/2 finished" in drawn
+    assert " done, " not in drawn  # no lines for a cron log on a terminal
