@@ -82,9 +82,7 @@ class Thumbnails:
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
-        self._gone = False  # the process could not start, or died: the report makes the rest
-        self.offered = 0
-        self.left = 0  # offered when the process was behind: left to the report
+        self._gone = False  # the process could not start, died or was closed: the report makes the rest
 
     def offer(self, image: Path, thumb: Path, data: bytes) -> None:
         """Have `thumb` made from `image` (durable on disk, its bytes `data`), if it is worth it."""
@@ -94,12 +92,11 @@ class Thumbnails:
         line = json.dumps([str(image), str(thumb)]).encode() + b"\n"
         if len(line) > _LINE_MOST or not self._started():
             return
-        self.offered += 1
         assert self._process is not None and self._process.stdin is not None
         try:
             os.write(self._process.stdin.fileno(), line)
         except BlockingIOError:
-            self.left += 1  # the process is behind: never wait for it
+            pass  # the process is behind: never wait for it
         except OSError:
             self._gone = True
 
@@ -112,7 +109,7 @@ class Thumbnails:
     async def close(self) -> None:
         """Stop the process: the picture in hand is finished or dropped whole; the rest is the
         report's."""
-        process, self._process = self._process, None
+        process, self._process, self._gone = self._process, None, True
         if process is None:
             return
         assert process.stdin is not None
