@@ -12,14 +12,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TextIO
 
 from runner.events import Event
-from runner.progress import LINE_EVERY_S
+from runner.progress import Telling
 from runner.words import plural
-
-if TYPE_CHECKING:
-    from tqdm import tqdm
 
 MOST_NAMED = 6  # manifests named in a line; the rest are counted
 
@@ -34,17 +31,11 @@ class _Manifest:
     finished: bool = False
 
 
-class NightProgress:
+class NightProgress(Telling):
     def __init__(self, enabled: bool = True, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.stream = stream or sys.stderr
+        super().__init__(enabled, stream, clock)
         self.retries = 0
         self._manifests: list[_Manifest] = []
-        self._enabled = enabled
-        self._clock = clock
-        self._started = clock()
-        self._last_line = self._started
-        self._bar: tqdm[Any] | None = None
-        self._pace = 0  # requests a minute, once the pace was slowed or told
 
     def manifest(self, name: str) -> Callable[[Event], None]:
         """The consumer of one manifest's events."""
@@ -61,13 +52,8 @@ class NightProgress:
                 counts.failed += 1
             elif event.kind == "retry":
                 self.retries += 1
-            if event.kind not in ("done", "failed"):
-                return
-            if self._bar is not None:
-                self._bar.update(1)
-                self._bar.set_postfix(self._postfix(), refresh=False)
-            elif self._enabled and self._clock() - self._last_line >= LINE_EVERY_S:
-                self.line()
+            if event.kind in ("done", "failed"):
+                self._ended_one()
 
         return consume
 
@@ -78,15 +64,6 @@ class NightProgress:
         if self._bar is not None:
             self._bar.set_postfix(self._postfix())
 
-    def paced(self, event: Event) -> None:
-        self._pace = event.count
-        text = f"pace: {event.count:,} requests a minute ({event.message})"
-        if self._bar is not None:
-            self._bar.write(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.stream)
-            self._bar.set_postfix(self._postfix(), refresh=False)
-        elif self._enabled:
-            self._print(text)
-
     def say(self, text: str, file: TextIO | None = None) -> None:
         """A line of the command's own (stdout by default), above the bar if one is drawn."""
         if self._bar is not None:
@@ -94,28 +71,13 @@ class NightProgress:
         else:
             print(text, file=file or sys.stdout, flush=True)
 
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
     def _planned(self, counts: _Manifest) -> None:
         """A manifest joins the night: on a terminal, the bar grows by its jobs and starts from
         what its run dir held."""
         if not self._enabled or not self.stream.isatty():
             return
         if self._bar is None:
-            from tqdm import tqdm  # 40 ms to import: only when a bar is drawn
-
-            self._bar = tqdm(
-                total=counts.total,
-                initial=counts.done_before,
-                unit="img",
-                desc="night",
-                file=self.stream,
-                dynamic_ncols=True,
-                smoothing=0.1,
-            )
+            self._draw_bar(counts.total, counts.done_before, desc="night")
             return
         # What was done before is where the count stands, not progress made now: the rate
         # tqdm shows leaves it out.
@@ -131,13 +93,11 @@ class NightProgress:
             "failed": sum(counts.failed for counts in self._manifests),
             "retries": self.retries,
         }
-        if self._pace:
-            postfix["pace"] = f"{self._pace:,}/min"
+        if self.pace:
+            postfix["pace"] = f"{self.pace:,}/min"
         return postfix
 
-    def line(self) -> None:
-        now = self._clock()
-        self._last_line = now
+    def _line(self, now: float) -> None:
         done = sum(counts.done for counts in self._manifests)
         failed = sum(counts.failed for counts in self._manifests)
         rate = (done + failed) / max(now - self._started, 1e-9) * 60
@@ -153,6 +113,3 @@ class NightProgress:
     def _count(counts: _Manifest) -> str:
         text = f"{counts.name} {counts.done_before + counts.done:,}/{counts.total:,}"
         return text + (" (finished)" if counts.finished else "")
-
-    def _print(self, text: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.stream, flush=True)
