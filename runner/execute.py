@@ -108,9 +108,10 @@ async def run_plan(
     # The pool, not the connector, limits concurrency: downloads must not queue behind POSTs.
     # No cookies: nothing a server sets is sent anywhere.
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-    # A run that ends in a report makes its thumbnails as the pictures land (a night's share one process).
-    own_thumbnails = Thumbnails() if settings.report and not shared else None
-    thumbnails = (shared.thumbnails if shared else own_thumbnails) if settings.report else None
+    # A run that ends in a report makes its thumbnails as the pictures land; a night's manifests
+    # share one process, which the night closes.
+    thumbnails = (shared.thumbnails if shared else Thumbnails()) if settings.report else None
+    own_thumbnails = None if shared else thumbnails
     async with (
         aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as session,
         run_dir.records() as writer,

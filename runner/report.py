@@ -31,7 +31,7 @@ from runner.records import SUCCESS, utc_timestamp
 from runner.store import THUMBS
 from runner.summary import read_summary
 from runner.template import render
-from runner.thumbnail import PARTIAL, abandoned
+from runner.thumbnail import abandoned
 from runner.thumbnail import make as make_thumbnail
 from runner.thumbs import thumb_of
 from runner.verdict import verdict
@@ -253,7 +253,7 @@ def _listing(thumbs: Path) -> set[str]:
             names = [entry.name for entry in entries]
         present.update(f"{THUMBS}/{folder}/{name}" for name in names)
         for name in names:
-            if name.startswith(PARTIAL) and abandoned(name):
+            if abandoned(name):
                 with contextlib.suppress(OSError):  # a read-only run dir keeps it
                     os.unlink(thumbs / folder / name)
     return present

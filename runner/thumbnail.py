@@ -49,8 +49,10 @@ def make(image: Path, thumb: Path) -> str | None:
 
 def abandoned(name: str) -> bool:
     """A partial thumbnail whose maker is gone (killed, or the machine stopped under it)."""
+    if not name.startswith(PARTIAL):
+        return False
     pid = name.removeprefix(PARTIAL).split("-", 1)[0]
-    if not name.startswith(PARTIAL) or not pid.isdigit():
+    if not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
